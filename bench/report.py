@@ -1,0 +1,28 @@
+"""docs/benchmarks.md: each benchmark rewrites only its own section, between its markers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def write_section(*, key: str, title: str, section: str, path: Path = DOC) -> None:
+    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+    block = f"{begin}\n{section}{end}"
+    if not path.exists():
+        text = (
+            "# Benchmarks\n\nFigures measured by the scripts in `bench/`; each section is "
+            "rewritten by its own script between its markers.\n\n"
+            f"## {title}\n\n{block}\n"
+        )
+    else:
+        text = path.read_text(encoding="utf-8")
+        head, found_begin, rest = text.partition(begin)
+        _, found_end, tail = rest.partition(end)
+        if found_begin and found_end:
+            text = head + block + tail
+        else:
+            text = text.rstrip("\n") + f"\n\n## {title}\n\n{block}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

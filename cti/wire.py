@@ -1,0 +1,157 @@
+"""Incremental AMI stream parser: TCP bytes in, :class:`Frame` objects out.
+
+Reads arrive cut at arbitrary byte boundaries, so bytes are buffered and only
+a *complete* frame is decoded (a UTF-8 character may straddle two reads).
+This sits on the hot path of every event the PBX emits, so the work per read
+is a handful of C-level ``bytes.find`` calls plus one decode and one split per
+frame; nothing walks the data byte by byte in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from cti.frames import Frame
+
+__all__ = ["DEFAULT_MAX_FRAME_BYTES", "FrameParser"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_FRAME_BYTES = 1 << 20
+
+_CRLF_END = b"\r\n\r\n"
+_LF_END = b"\n\n"
+# Fallback only when a read contains bare-LF blank lines; CRLF-only streams never hit it.
+_ANY_END = re.compile(rb"\r?\n\r?\n")
+# Legacy ``Response: Follows`` command output may contain blank lines, so its
+# end is this marker rather than the first blank line.
+_FOLLOWS = b"Response: Follows"
+_END_COMMAND = b"--END COMMAND--"
+# Longest terminator minus one: how far back a terminator split across reads can start.
+_OVERLAP = 3
+
+
+class FrameParser:
+    """Turns a byte stream from an AMI socket into frames.
+
+    Feed every read to :meth:`feed`; it returns the frames completed by that
+    read.  The banner line (``Asterisk Call Manager/11.0.0``) is not a frame:
+    it is exposed as :attr:`banner`.  Frames larger than ``max_frame_bytes``
+    are dropped (counted in :attr:`frames_dropped`) and parsing resumes at the
+    next blank line, so a misbehaving peer costs memory only up to that limit.
+    """
+
+    __slots__ = ("_await_banner", "_buf", "_max", "_skipping", "banner", "frames_dropped")
+
+    def __init__(
+        self, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, expect_banner: bool = True
+    ) -> None:
+        self._max = max_frame_bytes
+        self._buf = bytearray()
+        self._await_banner = expect_banner
+        self._skipping = False
+        self.banner: str | None = None
+        self.frames_dropped = 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Consume one read and return the frames it completed, in stream order."""
+        buf = self._buf
+        # Only bytes near the old tail can start a terminator not yet seen.
+        scan = max(len(buf) - _OVERLAP, 0)
+        buf += data
+        pos = 0
+        if self._skipping:
+            pos = self._skip_oversized(buf, scan)
+            if pos < 0:
+                return []
+            scan = pos
+        if self._await_banner:
+            pos = self._take_banner(buf, pos)
+            if pos < 0:
+                return []
+            scan = max(scan, pos)
+        last = buf.rfind(_CRLF_END, scan)
+        if (
+            last >= 0
+            and last - pos <= self._max
+            and buf.find(_LF_END, scan) < 0
+            and buf.find(_FOLLOWS, pos) < 0
+        ):
+            # Common case: CRLF frames only, all small: decode them in one go.
+            text = buf[pos:last].decode("utf-8", "replace")
+            del buf[: last + 4]
+            return [frame for chunk in text.split("\r\n\r\n") if chunk and (frame := _frame(chunk))]
+        return self._feed_slowly(buf, pos, scan)
+
+    def _feed_slowly(self, buf: bytearray, pos: int, scan: int) -> list[Frame]:
+        """Frame by frame: bare-LF blank lines, legacy command output, oversized frames."""
+        frames: list[Frame] = []
+        while True:
+            if buf.startswith(_FOLLOWS, pos):
+                body_end = buf.find(_END_COMMAND, pos)
+                if body_end < 0:
+                    break
+                scan = max(scan, body_end)
+            match = _ANY_END.search(buf, scan)
+            if match is None:
+                break
+            end, nxt = match.span()
+            if end - pos > self._max:
+                self._drop(end - pos)
+            elif end > pos and (frame := _frame(buf[pos:end].decode("utf-8", "replace"))):
+                frames.append(frame)
+            pos = scan = nxt
+        if len(buf) - pos > self._max:
+            # No terminator in sight and already over the limit: stop buffering.
+            self._drop(len(buf) - pos)
+            self._skipping = True
+            del buf[: len(buf) - _OVERLAP]
+        elif pos:
+            del buf[:pos]
+        return frames
+
+    def _take_banner(self, buf: bytearray, pos: int) -> int:
+        """Strip the banner line; return where frames start, or -1 to wait for more."""
+        eol = buf.find(b"\n", pos)
+        if eol < 0:
+            if len(buf) - pos > self._max:
+                self._drop(len(buf) - pos)
+                self._await_banner = False
+                self._skipping = True
+                del buf[: len(buf) - _OVERLAP]
+            return -1
+        line = bytes(buf[pos:eol]).rstrip(b"\r")
+        if not line:
+            return self._take_banner(buf, eol + 1)
+        self._await_banner = False
+        # A stream that starts straight with a frame (no banner) is parsed as frames.
+        if b": " in line:
+            return pos
+        self.banner = line.decode("utf-8", "replace")
+        return eol + 1
+
+    def _skip_oversized(self, buf: bytearray, scan: int) -> int:
+        """Discard the rest of an oversized frame; return where the next frame starts."""
+        match = _ANY_END.search(buf, scan)
+        if match is None:
+            del buf[: max(len(buf) - _OVERLAP, 0)]
+            return -1
+        self._skipping = False
+        return match.end()
+
+    def _drop(self, size: int) -> None:
+        self.frames_dropped += 1
+        log.warning("dropped an AMI frame of %d+ bytes (limit %d)", size, self._max)
+
+
+def _frame(text: str) -> Frame | None:
+    if text[0] in "\r\n":
+        # Extra blank lines between frames are noise, not part of the next frame.
+        text = text.lstrip("\r\n")
+        if not text:
+            return None
+    return from_text(text)
+
+
+from_text = Frame.from_text

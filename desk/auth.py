@@ -1,0 +1,81 @@
+"""Passwords (argon2) and sign-in sessions (random tokens, stored only as hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from desk.errors import AuthenticationFailed
+from desk.models import AuthSession, User
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so a wrong username costs as
+# much time as a wrong password and does not reveal which accounts exist.
+_DUMMY_HASH = _hasher.hash("calldesk-dummy-password")
+
+
+def use_cheap_hashing_for_tests() -> None:
+    """Argon2 with minimal cost: same algorithm and checks, a fraction of the time."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    _DUMMY_HASH = _hasher.hash("calldesk-dummy-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def authenticate(session: AsyncSession, username: str, password: str) -> User:
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        password_matches(_DUMMY_HASH, password)
+        raise AuthenticationFailed("wrong username or password")
+    if not password_matches(user.password_hash, password) or not user.active:
+        raise AuthenticationFailed("wrong username or password")
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def start_session(
+    session: AsyncSession, user: User, *, now: datetime, lifetime: timedelta
+) -> str:
+    token = secrets.token_urlsafe(32)
+    session.add(
+        AuthSession(
+            token_hash=_digest(token), user_id=user.id, created_at=now, expires_at=now + lifetime
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def user_for_token(session: AsyncSession, token: str, *, now: datetime) -> User | None:
+    if not token or len(token) > 200:
+        return None
+    row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == _digest(token)))
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = await session.get(User, row.user_id)
+    return user if user is not None and user.active else None
+
+
+async def end_session(session: AsyncSession, token: str, *, now: datetime) -> None:
+    row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == _digest(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = now

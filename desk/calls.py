@@ -1,0 +1,184 @@
+"""The call log and screen-pop bookkeeping.
+
+``cti`` tells this module what the PBX did, in plain values; it keeps every call
+once (keyed by the PBX's Linkedid) and each (call, agent, phase) pop once, so a
+reconnect, a duplicated event or a second process never logs or pops twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from desk.customers import add_to_timeline, match_phone
+from desk.errors import NotFound
+from desk.models import Agent, Call, CallDirection, CallOutcome, ScreenPop
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    call_id: str
+    direction: CallDirection
+    caller_raw: str
+    caller_name: str
+    queue: str | None
+    started_at: datetime
+
+
+async def call_by_pbx_id(session: AsyncSession, call_id: str) -> Call | None:
+    return await session.scalar(select(Call).where(Call.call_id == call_id))
+
+
+async def log_call_started(session: AsyncSession, start: CallStart, *, region: str) -> Call:
+    """The call's row, created on first sight; later sightings return the same row."""
+    existing = await call_by_pbx_id(session, start.call_id)
+    if existing is not None:
+        if existing.queue is None and start.queue is not None:
+            existing.queue = start.queue
+        return existing
+    match = await match_phone(session, start.caller_raw, region=region)
+    call = Call(
+        call_id=start.call_id,
+        direction=start.direction.value,
+        caller_raw=start.caller_raw[:64],
+        caller_e164=match.number.e164,
+        caller_name=start.caller_name[:200],
+        # A number shared by several customers is not guessed; the agent chooses.
+        customer_id=match.candidates[0].id if len(match.candidates) == 1 else None,
+        queue=start.queue,
+        agents=[],
+        started_at=start.started_at,
+    )
+    session.add(call)
+    await session.flush()
+    return call
+
+
+def note_agent(call: Call, agent_id: int) -> None:
+    if agent_id not in call.agents:
+        # Reassign, not append: JSON columns only notice a new value.
+        call.agents = [*call.agents, agent_id]
+
+
+async def log_call_answered(
+    session: AsyncSession, call: Call, *, agent_id: int | None, answered_at: datetime
+) -> None:
+    if call.answered_at is None:
+        call.answered_at = answered_at
+        call.wait_seconds = max(0.0, (answered_at - call.started_at).total_seconds())
+    if agent_id is not None:
+        call.agent_id = agent_id
+        note_agent(call, agent_id)
+
+
+async def log_call_ended(
+    session: AsyncSession,
+    call: Call,
+    *,
+    outcome: CallOutcome,
+    ended_at: datetime,
+    wait_seconds: float | None = None,
+    talk_seconds: float | None = None,
+) -> bool:
+    """Close the call's row once; returns False if it was already closed."""
+    if call.ended_at is not None:
+        return False
+    call.ended_at = ended_at
+    call.outcome = outcome.value
+    if wait_seconds is not None:
+        call.wait_seconds = wait_seconds
+    elif call.wait_seconds is None:
+        call.wait_seconds = max(0.0, (ended_at - call.started_at).total_seconds())
+    if talk_seconds is not None:
+        call.talk_seconds = talk_seconds
+    elif call.answered_at is not None:
+        call.talk_seconds = max(0.0, (ended_at - call.answered_at).total_seconds())
+    if call.customer_id is not None:
+        add_to_timeline(
+            session,
+            customer_id=call.customer_id,
+            kind="call",
+            ref_id=call.id,
+            occurred_at=call.started_at,
+            summary=_call_summary(call),
+            data={
+                "call_id": call.call_id,
+                "direction": call.direction,
+                "outcome": call.outcome,
+                "queue": call.queue,
+                "agent_id": call.agent_id,
+                "wait_seconds": call.wait_seconds,
+                "talk_seconds": call.talk_seconds,
+            },
+        )
+    return True
+
+
+def _call_summary(call: Call) -> str:
+    where = f" via {call.queue}" if call.queue else ""
+    if call.outcome == CallOutcome.ANSWERED.value:
+        return f"{call.direction} call{where}, talked {round(call.talk_seconds or 0)} s"
+    return f"{call.direction} call{where}, {call.outcome} after {round(call.wait_seconds or 0)} s"
+
+
+async def claim_pop(
+    session: AsyncSession, *, call_id: str, agent_id: int, phase: str, now: datetime
+) -> int | None:
+    """Reserve the (call, agent, phase) pop; its sequence number, or None if already sent."""
+    values = {"call_id": call_id, "agent_id": agent_id, "phase": phase, "sent_at": now}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(ScreenPop)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["call_id", "agent_id", "phase"])
+        .returning(ScreenPop.id)
+    )
+    return await session.scalar(statement)
+
+
+async def agents_by_interface(session: AsyncSession) -> dict[str, Agent]:
+    rows = await session.scalars(select(Agent).options(selectinload(Agent.user)))
+    return {agent.interface: agent for agent in rows.all()}
+
+
+async def recent_calls(session: AsyncSession, customer_id: int, *, limit: int = 5) -> list[Call]:
+    rows = await session.scalars(
+        select(Call)
+        .where(Call.customer_id == customer_id)
+        .order_by(Call.started_at.desc(), Call.id.desc())
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+async def list_calls(
+    session: AsyncSession,
+    *,
+    customer_id: int | None = None,
+    agent_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Call], int]:
+    query = select(Call)
+    if customer_id is not None:
+        query = query.where(Call.customer_id == customer_id)
+    if agent_id is not None:
+        query = query.where(Call.agent_id == agent_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows.all()), total
+
+
+async def get_call(session: AsyncSession, call_log_id: int) -> Call:
+    call = await session.get(Call, call_log_id)
+    if call is None:
+        raise NotFound(f"call {call_log_id} not found")
+    return call

@@ -1,0 +1,199 @@
+"""One validated settings object, built once at start-up.
+
+Sources, later ones win: ``config/*.toml`` (sorted by name), then ``DESK_*``
+environment variables.  TOML sections flatten into prefixed names, so
+``[ami] host`` is the field ``ami_host`` and the variable ``DESK_AMI_HOST``.
+Any problem becomes a ``SettingsError`` whose message is one line naming the
+setting, where it came from and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "insecure"})
+DEMO_SECRET_KEY = "demo-only-secret-key-not-for-production-use"
+ENV_PREFIX = "DESK_"
+# Variables with the prefix that configure tooling rather than the service.
+ENV_IGNORED = frozenset(
+    {"DESK_CONFIG_DIR", "DESK_TEST_POSTGRES_URL", "DESK_TEST_REDIS_URL", "DESK_AMI_RECORDINGS"}
+)
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; ``str()`` is the one line to print."""
+
+
+class QueueSettings(BaseModel):
+    """What the PBX does not say about a queue: its wrap-up time and service level."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wrap_up_seconds: float = Field(0, ge=0, le=3600)
+    service_level_seconds: float = Field(20, gt=0, le=3600)
+    # The team whose callback tickets an abandoned call of this queue becomes.
+    team: str | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    mode: Literal["production", "demo", "test"] = "production"
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr("")
+    database_url: str = "sqlite+aiosqlite:///var/calldesk.db"
+    redis_url: str = ""
+    phone_region: str = "DE"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    session_hours: int = Field(12, ge=1, le=24 * 30)
+
+    ami_host: str = ""
+    ami_port: int = Field(5038, ge=1, le=65535)
+    ami_username: str = "desk"
+    ami_secret: SecretStr = SecretStr("")
+    ami_ping_interval: float = Field(15, gt=0, le=300)
+
+    # Channels of these endpoints carry customers; every other PJSIP channel is an agent.
+    cti_trunks: list[str] = ["PJSIP/trunk"]
+    cti_originate_context: str = "from-agents"
+    cti_short_abandon_seconds: float = Field(5, ge=0, le=600)
+    cti_callback_on_abandon: bool = True
+    cti_queues: dict[str, QueueSettings] = {}
+
+    # SLA: checked and built at start-up by routing.sla_config (errors name the setting).
+    sla_calendars: dict[str, dict[str, Any]] = {}
+    sla_policies: list[dict[str, Any]] = []
+    sla_escalation: dict[str, Any] = {}
+    # The watcher wakes at the next due time, and at least this often (clock jumps).
+    sla_watch_interval: float = Field(60, gt=0, le=3600)
+    sla_watch_batch: int = Field(100, ge=1, le=10_000)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        # Accept the plain driver-less forms people copy from docs and pick the async driver.
+        if value.startswith("sqlite:///"):
+            value = "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
+        elif value.startswith(("postgresql://", "postgres://")):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be empty or a redis:// URL")
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not an ISO 3166 region phonenumbers knows")
+        return region
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    @property
+    def ami_enabled(self) -> bool:
+        return bool(self.ami_host)
+
+
+def _flatten(table: Mapping[str, Any]) -> dict[str, Any]:
+    """Top-level tables become prefixes; tables inside them stay values (``cti_queues``)."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}_{inner}": item for inner, item in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _from_environment(value: str) -> Any:
+    # Lists and tables come as JSON (DESK_CTI_TRUNKS='["PJSIP/trunk"]'); the rest as text.
+    if value.startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _read_config_dir(config_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    if not config_dir.is_dir():
+        raise SettingsError(f"config directory {config_dir} does not exist")
+    for path in sorted(config_dir.glob("*.toml")):
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+        for name, value in _flatten(table).items():
+            values[name] = value
+            origin[name] = f"{path.name}: {name}"
+    return values, origin
+
+
+def default_config_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+def load_settings(
+    *,
+    config_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build and validate settings; raise ``SettingsError`` with one clear line."""
+    import os
+
+    env = os.environ if environ is None else environ
+    directory = config_dir or Path(env.get("DESK_CONFIG_DIR") or default_config_dir())
+    values, origin = _read_config_dir(directory)
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and key not in ENV_IGNORED:
+            name = key.removeprefix(ENV_PREFIX).lower()
+            values[name] = _from_environment(value)
+            origin[name] = f"environment variable {key}"
+    for name, value in (overrides or {}).items():
+        values[name] = value
+        origin[name] = f"setting {name}"
+
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        where = origin.get(name, f"setting {name}")
+        if first["type"] == "extra_forbidden":
+            raise SettingsError(f"{where}: unknown setting") from None
+        raise SettingsError(f"{where}: {first['msg']} (got {first.get('input')!r})") from None
+
+    secret = settings.secret_key.get_secret_value()
+    if settings.is_demo and secret.lower() in PLACEHOLDER_SECRETS:
+        settings = settings.model_copy(update={"secret_key": SecretStr(DEMO_SECRET_KEY)})
+    elif not settings.is_demo:
+        where = origin.get("secret_key", "DESK_SECRET_KEY")
+        if secret.lower() in PLACEHOLDER_SECRETS:
+            raise SettingsError(
+                f"{where}: secret key is missing or a placeholder; set DESK_SECRET_KEY "
+                "to a random string of at least 32 characters"
+            )
+        if len(secret) < 32:
+            raise SettingsError(f"{where}: secret key must be at least 32 characters")
+    return settings

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from desk.calls import (
+    CallStart,
+    claim_pop,
+    log_call_answered,
+    log_call_ended,
+    log_call_started,
+    recent_calls,
+)
+from desk.clock import FakeClock
+from desk.customers import CustomerDraft, PhoneIn, create_customer, timeline
+from desk.events import EventBus, UnitOfWork
+from desk.models import Call, CallDirection, CallOutcome
+from desk.users import AgentIn, UserDraft, create_user
+from tests.conftest import Database
+
+
+async def _customer(database: Database, clock: FakeClock) -> int:
+    async with UnitOfWork(sessions=database.sessions, bus=EventBus()) as uow:
+        customer = await create_customer(
+            uow,
+            CustomerDraft(name="Erika", phones=[PhoneIn(number="+4930123456789")]),
+            region="DE",
+            now=clock.now(),
+        )
+        await uow.commit()
+        return customer.id
+
+
+async def _agent(database: Database, clock: FakeClock) -> int:
+    async with database.sessions() as session:
+        user = await create_user(
+            session,
+            UserDraft(
+                username="alice",
+                display_name="Alice",
+                password="long enough",
+                agent=AgentIn(extension="1001"),
+            ),
+            now=clock.now(),
+        )
+        await session.commit()
+        assert user.agent is not None
+        return user.agent.id
+
+
+def _start(clock: FakeClock, number: str = "030123456789") -> CallStart:
+    return CallStart(
+        call_id="1795464262.10",
+        direction=CallDirection.INBOUND,
+        caller_raw=number,
+        caller_name="Erika Mustermann",
+        queue="support",
+        started_at=clock.now(),
+    )
+
+
+async def test_a_call_is_logged_once_however_often_it_is_seen(
+    database: Database, clock: FakeClock
+) -> None:
+    customer_id = await _customer(database, clock)
+    async with database.sessions() as session:
+        first = await log_call_started(session, _start(clock), region="DE")
+        again = await log_call_started(session, _start(clock), region="DE")
+        await session.commit()
+        assert first.id == again.id
+        assert first.customer_id == customer_id
+        assert first.caller_e164 == "+4930123456789"
+        assert await session.scalar(select(func.count()).select_from(Call)) == 1
+
+
+async def test_an_answered_call_gets_wait_and_talk_time_and_a_timeline_entry(
+    database: Database, clock: FakeClock
+) -> None:
+    customer_id = await _customer(database, clock)
+    agent_id = await _agent(database, clock)
+    async with database.sessions() as session:
+        call = await log_call_started(session, _start(clock), region="DE")
+        await log_call_answered(
+            session, call, agent_id=agent_id, answered_at=clock.now() + timedelta(seconds=2)
+        )
+        closed = await log_call_ended(
+            session, call, outcome=CallOutcome.ANSWERED, ended_at=clock.now() + timedelta(seconds=6)
+        )
+        closed_twice = await log_call_ended(
+            session, call, outcome=CallOutcome.ANSWERED, ended_at=clock.now() + timedelta(seconds=9)
+        )
+        await session.commit()
+        assert (closed, closed_twice) == (True, False)
+        assert (call.wait_seconds, call.talk_seconds, call.agent_id) == (2.0, 4.0, agent_id)
+        entries = await timeline(session, customer_id)
+        assert [e.kind for e in entries] == ["call"]
+        assert entries[0].data["outcome"] == "answered"
+        assert [c.id for c in await recent_calls(session, customer_id)] == [call.id]
+
+
+async def test_an_unknown_caller_is_logged_without_a_customer(
+    database: Database, clock: FakeClock
+) -> None:
+    async with database.sessions() as session:
+        call = await log_call_started(session, _start(clock, "+14155550100"), region="DE")
+        await log_call_ended(session, call, outcome=CallOutcome.ABANDONED, ended_at=clock.now())
+        await session.commit()
+        assert call.customer_id is None
+        assert call.outcome == "abandoned"
+
+
+async def test_a_pop_is_claimed_once_per_call_agent_and_phase(
+    database: Database, clock: FakeClock
+) -> None:
+    agent_id = await _agent(database, clock)
+    async with database.sessions() as session:
+        first = await claim_pop(
+            session, call_id="c1", agent_id=agent_id, phase="ringing", now=clock.now()
+        )
+        second = await claim_pop(
+            session, call_id="c1", agent_id=agent_id, phase="ringing", now=clock.now()
+        )
+        other_phase = await claim_pop(
+            session, call_id="c1", agent_id=agent_id, phase="connected", now=clock.now()
+        )
+        await session.commit()
+    assert first is not None and other_phase is not None and other_phase > first
+    assert second is None

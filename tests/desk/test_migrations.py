@@ -1,0 +1,65 @@
+"""Alembic owns the schema: it builds an empty database, steps back, and matches the models."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from desk import migrate
+from desk.db import create_engine
+from desk.models import Base
+from tests.conftest import POSTGRES_URL, _asyncpg
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    await engine.dispose()
+    return names
+
+
+async def _diff(url: str) -> list[object]:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(
+                MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
+            )
+        )
+    await engine.dispose()
+    return list(diff)
+
+
+def _urls(tmp_path: Path) -> list[str]:
+    urls = [f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"]
+    if POSTGRES_URL:
+        urls.append(_asyncpg(POSTGRES_URL).rsplit("/", 1)[0] + "/postgres")
+    return urls
+
+
+def test_migrations_upgrade_an_empty_database_and_downgrade_one_step(tmp_path: Path) -> None:
+    for url in _urls(tmp_path):
+        migrate.downgrade(url, "base")
+        migrate.upgrade(url)
+        at_head = asyncio.run(_tables(url))
+        assert set(Base.metadata.tables) <= at_head
+        assert asyncio.run(migrate.current_revision(url)) == migrate.head_revision()
+        migrate.downgrade(url, "-1")
+        one_back = asyncio.run(_tables(url))
+        assert one_back < at_head
+        assert asyncio.run(migrate.current_revision(url)) != migrate.head_revision()
+        migrate.upgrade(url)
+        assert asyncio.run(_tables(url)) == at_head
+        migrate.downgrade(url, "base")
+
+
+def test_the_migrated_schema_matches_the_models(tmp_path: Path) -> None:
+    for url in _urls(tmp_path):
+        migrate.upgrade(url)
+        assert asyncio.run(_diff(url)) == []
+        migrate.downgrade(url, "base")

@@ -1,0 +1,152 @@
+"""The ``desk`` command: the domain's commands plus those that run the service.
+
+``serve`` and ``demo`` live here rather than in ``desk.cli`` because they start
+the web app, the PBX link and the simulator, which ``desk`` may not import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from aiohttp import web
+from pydantic import SecretStr
+
+from cti.simulator import PbxSimulator
+from desk.cli import cli
+from desk.clock import SystemClock
+from desk.db import create_engine, session_factory
+from desk.demo_data import seed_demo
+from desk.events import EventBus
+from desk.migrate import upgrade
+from desk.settings import Settings, SettingsError, load_settings
+from web.app import StartupError, create_app
+
+DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
+DEMO_CALLS_PER_SECOND = 0.1
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def settings_or_exit(overrides: dict[str, Any] | None = None) -> Settings:
+    try:
+        return load_settings(overrides=overrides)
+    except SettingsError as exc:
+        click.echo(f"calldesk: {exc}", err=True)
+        sys.exit(2)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_service(settings: Settings, *, before: list[CleanupContext] | None = None) -> None:
+    configure_logging(settings)
+    app = create_app(settings)
+    # Parts that must be up before the service's own (the demo's PBX simulator).
+    for context in reversed(before or []):
+        app.cleanup_ctx.insert(0, context)
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=lambda line: click.echo(line.replace("(Press CTRL+C to quit)", "").strip()),
+            access_log=None,
+        )
+    except StartupError as exc:
+        click.echo(f"calldesk: {exc}", err=True)
+        sys.exit(2)
+
+
+@cli.command()
+def serve() -> None:
+    """Run the service with the configured settings."""
+    run_service(settings_or_exit())
+
+
+async def _seed(settings: Settings) -> Any:
+    engine = create_engine(settings.database_url)
+    try:
+        return await seed_demo(
+            sessions=session_factory(engine),
+            bus=EventBus(),
+            region=settings.phone_region,
+            now=SystemClock().now(),
+        )
+    finally:
+        await engine.dispose()
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="Port to serve on (default 8080).")
+def demo(port: int | None) -> None:
+    """Set up the demo database (SQLite), seed demo data and serve it."""
+    overrides: dict[str, Any] = {"mode": "demo"}
+    if port is not None:
+        overrides["port"] = port
+    if "DESK_DATABASE_URL" not in os.environ:
+        overrides["database_url"] = DEMO_DATABASE
+    settings = settings_or_exit(overrides)
+    click.echo(f"calldesk demo: database {settings.database_url}")
+    Path("var").mkdir(exist_ok=True)
+    upgrade(settings.database_url)
+    summary = asyncio.run(_seed(settings))
+    click.echo(f"calldesk demo: {summary}")
+    simulated = not settings.ami_enabled
+    if simulated:
+        # No PBX configured: the built-in simulator plays the recorded calls.
+        settings = settings.model_copy(
+            update={"ami_host": "127.0.0.1", "ami_port": _free_port(), "ami_username": "desk"}
+        )
+        settings = settings.model_copy(update={"ami_secret": SecretStr(secrets.token_urlsafe(16))})
+    click.echo(
+        f"calldesk demo: open http://{settings.host}:{settings.port}/ "
+        "(users alice, bob, carol, dave, sam, admin; password demo1234)"
+    )
+    run_service(settings, before=[simulator_context(settings)] if simulated else [])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def simulator_context(settings: Settings) -> CleanupContext:
+    """Run the PBX simulator on the AMI port, placing a recorded call every ten seconds."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        simulator = PbxSimulator(
+            host=settings.ami_host,
+            port=settings.ami_port,
+            username=settings.ami_username,
+            secret=settings.ami_secret.get_secret_value(),
+        )
+        await simulator.start()
+        calls = asyncio.get_running_loop().create_task(
+            simulator.generate_load(DEMO_CALLS_PER_SECOND, duration=365 * 86400, new_callers=False),
+            name="demo-calls",
+        )
+        yield
+        calls.cancel()
+        await asyncio.gather(calls, return_exceptions=True)
+        await simulator.stop()
+
+    return context
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,24 @@
+"""Typed keys for what the composition root puts on the aiohttp application."""
+
+from __future__ import annotations
+
+import socketio
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cti.link import PbxLink
+from desk.clock import Clock
+from desk.events import EventBus
+from desk.settings import Settings
+from routing.sla_keeper import SlaClockKeeper
+from routing.watcher import SlaWatcher
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+BUS = web.AppKey("bus", EventBus)
+SIO = web.AppKey("sio", socketio.AsyncServer)
+LINK = web.AppKey("pbx_link", PbxLink)
+SLA_KEEPER = web.AppKey("sla_keeper", SlaClockKeeper)
+SLA_WATCHER = web.AppKey("sla_watcher", SlaWatcher)
