@@ -165,6 +165,12 @@ class CallRecorder:
                 log.exception("dropped a call update that cannot be recorded: %r", work)
 
     async def _record(self, batch: list[Work]) -> None:
+        # Look agents up before the transaction: a directory reload opens its own
+        # session, and on SQLite that would wait for the write lock this very
+        # transaction holds.
+        now = self._clock.now()
+        for interface in _interfaces(batch):
+            await self._directory.lookup(interface, now=now)
         pending = _Pending()
         events: list[DomainEvent] = []
         async with UnitOfWork(sessions=self._sessions, bus=self._bus) as uow:
@@ -223,17 +229,17 @@ class CallRecorder:
         if isinstance(fact, CallStarted):
             call = await self._call(session, fact, None, pending)
             if fact.agent_interface:
-                agent = await self._directory.lookup(fact.agent_interface, now=now)
+                agent = self._directory.known(fact.agent_interface)
                 if agent is not None:
                     note_agent(call, agent.id)
         elif isinstance(fact, CallRinging):
             call = await self._call(session, fact, fact.queue, pending)
-            agent = await self._directory.lookup(fact.agent_interface, now=now)
+            agent = self._directory.known(fact.agent_interface)
             if agent is not None:
                 note_agent(call, agent.id)
         elif isinstance(fact, CallAnswered):
             call = await self._call(session, fact, fact.queue, pending)
-            agent = await self._directory.lookup(fact.agent_interface, now=now)
+            agent = self._directory.known(fact.agent_interface)
             if fact.first or call.agent_id is None:
                 await log_call_answered(
                     session, call, agent_id=agent.id if agent else None, answered_at=fact.at
@@ -243,11 +249,7 @@ class CallRecorder:
         elif isinstance(fact, CallEnded):
             call = await self._call(session, fact, fact.queue, pending)
             if fact.answered_at is not None and call.answered_at is None:
-                agent = (
-                    await self._directory.lookup(fact.answered_by, now=now)
-                    if fact.answered_by
-                    else None
-                )
+                agent = self._directory.known(fact.answered_by) if fact.answered_by else None
                 await log_call_answered(
                     session,
                     call,
@@ -271,7 +273,7 @@ class CallRecorder:
                 if opened is not None:
                     events.append(opened[1])
         elif isinstance(fact, OriginateCompleted):
-            agent = await self._directory.lookup(fact.agent_interface, now=now)
+            agent = self._directory.known(fact.agent_interface)
             if agent is not None:
                 body = {
                     "action_id": fact.action_id,
@@ -302,7 +304,7 @@ class CallRecorder:
         pending: _Pending,
     ) -> None:
         now = self._clock.now()
-        agent = await self._directory.lookup(decision.agent_interface, now=now)
+        agent = self._directory.known(decision.agent_interface)
         if agent is None:
             log.debug("no desk agent for %s; pop skipped", decision.agent_interface)
             return
@@ -337,6 +339,22 @@ class CallRecorder:
         events.append(ScreenPopped(occurred_at=now, agent_id=agent.id, body=body))
         live = decision.phase in (PopPhase.RINGING, PopPhase.CONNECTED)
         pending.shown.append((agent.id, decision.call_id, body if live else None))
+
+
+def _interfaces(batch: list[Work]) -> set[str]:
+    found: set[str] = set()
+    for work in batch:
+        for fact in work.facts:
+            found.update(
+                i
+                for i in (
+                    getattr(fact, "agent_interface", None),
+                    getattr(fact, "answered_by", None),
+                )
+                if i
+            )
+        found.update(d.agent_interface for d in work.decisions if d.agent_interface)
+    return found
 
 
 async def stop_quietly(recorder: CallRecorder, *, grace: float = 5.0) -> None:

@@ -1,0 +1,83 @@
+"""The call recorder on a real database: call log rows, claimed pops, events after commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from cti.directory import MISS_RETRY, AgentDirectory
+from cti.events import CallRinging, CallStarted, Direction
+from cti.notices import ScreenPopped
+from cti.pops import PopDecision, PopPhase
+from cti.recorder import CallRecorder, Work
+from desk.clock import FakeClock
+from desk.demo_data import seed_demo
+from desk.events import DomainEvent, EventBus
+from desk.models import Call
+from tests.conftest import Database
+
+
+def _recorder(database: Database, clock: FakeClock, bus: EventBus) -> CallRecorder:
+    directory = AgentDirectory(sessions=database.sessions)
+    return CallRecorder(
+        sessions=database.sessions, bus=bus, clock=clock, directory=directory, region="DE"
+    )
+
+
+async def test_an_unknown_phone_in_a_batch_does_not_stall_recording_behind_its_own_transaction(
+    database: Database, clock: FakeClock, bus: EventBus
+) -> None:
+    await seed_demo(sessions=database.sessions, bus=bus, region="DE", now=clock.now())
+    popped: list[DomainEvent] = []
+
+    async def on_pop(event: DomainEvent) -> None:
+        popped.append(event)
+
+    bus.subscribe(ScreenPopped, on_pop)
+    recorder = _recorder(database, clock, bus)
+    recorder.start()
+    try:
+        at = clock.now()
+        known = CallRinging(
+            call_id="c1",
+            at=at,
+            agent_interface="PJSIP/1001",
+            direction=Direction.INBOUND,
+            queue="support",
+            caller_number_raw="+4930901820",
+            caller_name="Caller",
+        )
+        recorder.submit(Work(facts=(known,)))
+        await asyncio.wait_for(recorder.drained(), 5)
+        # Past the directory's retry window a phone nobody owns makes it reload;
+        # the reload must not wait for the recorder's own write transaction.
+        clock.advance(MISS_RETRY + timedelta(seconds=1))
+        started = CallStarted(
+            call_id="c2",
+            at=clock.now(),
+            direction=Direction.OUTBOUND,
+            caller_number_raw="+4930901821",
+            caller_name="",
+            dialled="+4930901821",
+            agent_interface="PJSIP/9999",
+        )
+        ring = PopDecision(
+            call_id="c1",
+            agent_interface="PJSIP/1001",
+            phase=PopPhase.RINGING,
+            caller_number_raw="+4930901820",
+            caller_name="Caller",
+            queue="support",
+            reason="queue",
+            at=at,
+        )
+        recorder.submit(Work(facts=(started,), decisions=(ring,)))
+        await asyncio.wait_for(recorder.drained(), 5)
+    finally:
+        await recorder.stop()
+    async with database.sessions() as session:
+        calls = sorted((await session.scalars(select(Call.call_id))).all())
+    assert calls == ["c1", "c2"]
+    assert [type(e) for e in popped] == [ScreenPopped]
