@@ -46,6 +46,7 @@ class PbxLink:
         *,
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession] | None = None,
         bus: EventBus,
         clock: Clock,
         backoff_initial: float = 0.5,
@@ -55,6 +56,7 @@ class PbxLink:
         self.directory = AgentDirectory(sessions=sessions)
         self.recorder = CallRecorder(
             sessions=sessions,
+            reads=reads,
             bus=bus,
             clock=clock,
             directory=self.directory,

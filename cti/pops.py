@@ -45,6 +45,10 @@ class PopDecision:
     queue: str | None
     reason: str
     at: datetime
+    direction: Direction
+    # When the call began (its first channel), so whoever logs the call first,
+    # the pop or the call log, stores the same start.
+    call_started_at: datetime
 
     @property
     def key(self) -> tuple[str, str, PopPhase]:
@@ -54,12 +58,29 @@ class PopDecision:
 class _Screen:
     """What the desk has shown for one call."""
 
-    __slots__ = ("caller_name", "caller_num", "connected", "queue", "ringing")
+    __slots__ = (
+        "caller_name",
+        "caller_num",
+        "connected",
+        "direction",
+        "queue",
+        "ringing",
+        "started_at",
+    )
 
-    def __init__(self, caller_num: str, caller_name: str, queue: str | None) -> None:
+    def __init__(
+        self,
+        caller_num: str,
+        caller_name: str,
+        queue: str | None,
+        direction: Direction,
+        started_at: datetime,
+    ) -> None:
         self.caller_num = caller_num
         self.caller_name = caller_name
         self.queue = queue
+        self.direction = direction
+        self.started_at = started_at
         self.ringing: set[str] = set()
         self.connected: set[str] = set()
 
@@ -108,22 +129,32 @@ class PopDesk:
                 queue=screen.queue,
                 reason=reason,
                 at=at,
+                direction=screen.direction,
+                call_started_at=screen.started_at,
             )
         )
         return True
 
     def _screen(
-        self, call_id: str, caller_num: str, caller_name: str, queue: str | None
+        self,
+        call_id: str,
+        caller_num: str,
+        caller_name: str,
+        queue: str | None,
+        direction: Direction,
+        at: datetime,
     ) -> _Screen:
         screen = self._screens.get(call_id)
         if screen is None:
-            screen = self._screens[call_id] = _Screen(caller_num, caller_name, queue)
+            screen = self._screens[call_id] = _Screen(caller_num, caller_name, queue, direction, at)
         elif queue is not None:
             screen.queue = queue
         return screen
 
     def _on_started(self, f: CallStarted, out: list[PopDecision]) -> None:
-        screen = self._screen(f.call_id, f.caller_number_raw, f.caller_name, None)
+        screen = self._screen(
+            f.call_id, f.caller_number_raw, f.caller_name, None, f.direction, f.at
+        )
         # Click-to-call and handset dial-outs: show the agent who they are calling.
         if f.direction is not Direction.OUTBOUND:
             return
@@ -139,7 +170,9 @@ class PopDesk:
             screen.ringing.add(f.agent_interface)
 
     def _on_ringing(self, f: CallRinging, out: list[PopDecision]) -> None:
-        screen = self._screen(f.call_id, f.caller_number_raw, f.caller_name, f.queue)
+        screen = self._screen(
+            f.call_id, f.caller_number_raw, f.caller_name, f.queue, f.direction, f.at
+        )
         if f.agent_interface in screen.connected:
             return
         if self._issue(
@@ -180,7 +213,9 @@ class PopDesk:
             self._withdraw(out, f.call_id, screen, f.agent_interface, f.reason.value, f.at)
 
     def _on_answered(self, f: CallAnswered, out: list[PopDecision]) -> None:
-        screen = self._screen(f.call_id, f.caller_number_raw, f.caller_name, f.queue)
+        screen = self._screen(
+            f.call_id, f.caller_number_raw, f.caller_name, f.queue, f.direction, f.at
+        )
         agent = f.agent_interface
         screen.ringing.discard(agent)
         if self._issue(

@@ -1,9 +1,10 @@
 """Writes what the tracker concluded and sends the pops it decided.
 
 Frames are turned into facts and pop decisions in memory, on the AMI reader,
-without waiting for anything; this recorder takes them from a queue, keeps the
-call log, claims each pop once in the database and records the domain events,
-which are published only after the transaction commits.
+without waiting for anything; this recorder takes them from two queues (pops,
+and the call log), claims each pop once in the database, keeps the call log and
+records the domain events, which are published only after their transaction
+commits.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.directory import AgentDirectory
+from cti.directory import AgentDirectory, AgentRef
 from cti.events import (
     CallAnswered,
     CallEnded,
@@ -33,8 +37,9 @@ from cti.pops import PopDecision, PopPhase
 from desk.caller_card import caller_card
 from desk.calls import (
     CallStart,
-    call_by_pbx_id,
-    claim_pop,
+    PopClaim,
+    call_row_id,
+    claim_pops,
     log_call_answered,
     log_call_ended,
     log_call_started,
@@ -47,7 +52,10 @@ from desk.ticket_changes import SlaKeeper
 from desk.tickets import open_callback_ticket
 
 log = logging.getLogger(__name__)
-BATCH_LIMIT = 256
+POP_BATCH = 256
+LOG_BATCH = 256
+# Caller cards and call row ids of this many recent calls are kept.
+CACHE_LIMIT = 10_000
 RETRIES = 3
 
 
@@ -80,47 +88,32 @@ class Work:
 
 @dataclass
 class _Pending:
-    """Changes to in-memory views that hold only once the transaction commits, and the
-    call rows the transaction has loaded: a call's facts and pops in one batch read its
-    row once, not once each."""
+    """The call rows a log transaction has loaded: a call's facts in one batch read
+    its row once, not once each."""
 
-    shown: list[tuple[int, str, dict[str, Any] | None]] = field(default_factory=list)
     calls: dict[str, Call] = field(default_factory=dict)
 
 
-class CallRecorder:
+class _Lane:
+    """One queue of work, recorded in batches by one task, one transaction a batch."""
+
     def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        bus: EventBus,
-        clock: Clock,
-        directory: AgentDirectory,
-        region: str,
-        callbacks: CallbackPolicy | None = None,
-        sla: SlaKeeper | None = None,
+        self, name: str, record: Callable[[list[Any]], Awaitable[None]], *, batch: int
     ) -> None:
-        self._sessions, self._bus, self._clock = sessions, bus, clock
-        self._directory, self._region = directory, region
-        self._callbacks = callbacks
-        self._sla = sla
-        self._queue: asyncio.Queue[Work] = asyncio.Queue()
-        self._cards: dict[str, dict[str, Any]] = {}
-        # What each agent's screen shows now, for browsers that (re)connect.
-        self._showing: dict[int, dict[str, dict[str, Any]]] = {}
-        self._last_seq = 0
-        self._task: asyncio.Task[None] | None = None
+        self._name, self._record, self._batch = name, record, batch
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._idle = asyncio.Event()
         self._idle.set()
-        self.recorded_pops = 0
+        self._task: asyncio.Task[None] | None = None
         self.dropped = 0
 
-    def submit(self, work: Work) -> None:
-        self._idle.clear()
-        self._queue.put_nowait(work)
+    def put(self, items: Iterable[Any]) -> None:
+        for item in items:
+            self._idle.clear()
+            self._queue.put_nowait(item)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="call-recorder")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -129,22 +122,19 @@ class CallRecorder:
             await asyncio.gather(task, return_exceptions=True)
 
     async def drained(self) -> None:
-        """Wait until everything submitted so far is recorded (tests, shutdown)."""
-        await self._idle.wait()
-
-    def showing(self, agent_id: int) -> dict[str, Any]:
-        return {"seq": self._last_seq, "pops": list(self._showing.get(agent_id, {}).values())}
+        while not self._idle.is_set():
+            await self._idle.wait()
 
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < BATCH_LIMIT and not self._queue.empty():
+            while len(batch) < self._batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             await self._record_with_retries(batch)
             if self._queue.empty():
                 self._idle.set()
 
-    async def _record_with_retries(self, batch: list[Work]) -> None:
+    async def _record_with_retries(self, batch: list[Any]) -> None:
         for attempt in range(RETRIES):
             try:
                 await self._record(batch)
@@ -153,47 +143,138 @@ class CallRecorder:
                 raise
             except Exception:
                 log.exception(
-                    "recording %d call updates failed (attempt %d)", len(batch), attempt + 1
+                    "%s: recording %d items failed (attempt %d)",
+                    self._name,
+                    len(batch),
+                    attempt + 1,
                 )
                 await asyncio.sleep(0.2 * (attempt + 1))
-        # One bad update must not sink the others: record them one by one.
-        for work in batch:
+        # One bad item must not sink the others: record them one by one.
+        for item in batch:
             try:
-                await self._record([work])
+                await self._record([item])
             except Exception:
                 self.dropped += 1
-                log.exception("dropped a call update that cannot be recorded: %r", work)
+                log.exception("%s: dropped an item that cannot be recorded: %r", self._name, item)
 
-    async def _record(self, batch: list[Work]) -> None:
-        # Look agents up before the transaction: a directory reload opens its own
-        # session, and on SQLite that would wait for the write lock this very
-        # transaction holds.
+
+class _Recent(OrderedDict[str, Any]):
+    """A dict that forgets its oldest entries beyond ``limit`` (cards, call row ids)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def remember(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self._limit:
+            self.popitem(last=False)
+
+
+class CallRecorder:
+    """Two lanes, so a pop never waits behind the call log: the pop lane reads the
+    caller card outside any transaction and commits only the call's row (when new)
+    and the pop claims before the pops go out; the log lane records everything
+    else about calls in its own batches."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession] | None = None,
+        bus: EventBus,
+        clock: Clock,
+        directory: AgentDirectory,
+        region: str,
+        callbacks: CallbackPolicy | None = None,
+        sla: SlaKeeper | None = None,
+    ) -> None:
+        self._sessions, self._reads = sessions, reads or sessions
+        self._bus, self._clock = bus, clock
+        self._directory, self._region = directory, region
+        self._callbacks = callbacks
+        self._sla = sla
+        self._log = _Lane("call-log", self._record_facts, batch=LOG_BATCH)
+        self._pops = _Lane("screen-pops", self._record_pops, batch=POP_BATCH)
+        self._cards = _Recent(CACHE_LIMIT)
+        self._call_rows = _Recent(CACHE_LIMIT)  # PBX call id -> call log row id
+        # What each agent's screen shows now, for browsers that (re)connect.
+        self._showing: dict[int, dict[str, dict[str, Any]]] = {}
+        self._last_seq = 0
+        # Set while the pop lane wants the write connection: the log lane then
+        # commits what it has and lets the pops go first.
+        self._pops_waiting = False
+        self.recorded_pops = 0
+
+    @property
+    def dropped(self) -> int:
+        return self._log.dropped + self._pops.dropped
+
+    def submit(self, work: Work) -> None:
+        self._pops.put(work.decisions)
+        self._log.put(work.facts)
+
+    def start(self) -> None:
+        self._pops.start()
+        self._log.start()
+
+    async def stop(self) -> None:
+        await self._pops.stop()
+        await self._log.stop()
+
+    async def drained(self) -> None:
+        """Wait until everything submitted so far is recorded (tests, shutdown)."""
+        await self._pops.drained()
+        await self._log.drained()
+
+    def showing(self, agent_id: int) -> dict[str, Any]:
+        return {"seq": self._last_seq, "pops": list(self._showing.get(agent_id, {}).values())}
+
+    async def _resolve_agents(self, interfaces: Iterable[str]) -> None:
+        # Before any transaction: a directory reload opens its own session, and on
+        # SQLite that would wait for the write lock the recording transaction holds.
         now = self._clock.now()
-        for interface in _interfaces(batch):
-            await self._directory.lookup(interface, now=now)
+        for interface in set(interfaces):
+            if interface:
+                await self._directory.lookup(interface, now=now)
+
+    async def _record_facts(self, facts: list[CallFact]) -> None:
+        await self._resolve_agents(
+            i
+            for fact in facts
+            for i in (getattr(fact, "agent_interface", ""), getattr(fact, "answered_by", ""))
+            if i
+        )
+        rest = facts
+        while rest:
+            rest = await self._record_some_facts(rest)
+
+    async def _record_some_facts(self, facts: list[CallFact]) -> list[CallFact]:
+        """Record facts until a pop waits for the write connection; the rest are returned.
+
+        Recording a fact again is harmless (every call-log step is idempotent), so a
+        retry of the whole batch after a failure does not double anything.
+        """
         pending = _Pending()
         events: list[DomainEvent] = []
+        done = 0
         async with UnitOfWork(sessions=self._sessions, bus=self._bus) as uow:
-            for work in batch:
-                for fact in work.facts:
-                    await self._on_fact(uow.session, fact, events, pending)
-                for decision in work.decisions:
-                    await self._on_decision(uow.session, decision, events, pending)
+            for fact in facts:
+                if done and self._pops_waiting:
+                    break
+                await self._on_fact(uow.session, fact, events, pending)
+                done += 1
             for event in events:
                 uow.record(event)
-            # A browser connecting while the pops go out must find them in its snapshot.
-            uow.when_committed(lambda: self._show(pending))
+            rows = {call_id: call.id for call_id, call in pending.calls.items()}
+            uow.when_committed(lambda: self._remember_rows(rows))
             await uow.commit()
-        self.recorded_pops += sum(isinstance(e, ScreenPopped) for e in events)
+        return facts[done:]
 
-    def _show(self, pending: _Pending) -> None:
-        for agent_id, call_id, body in pending.shown:
-            screens = self._showing.setdefault(agent_id, {})
-            if body is None:
-                screens.pop(call_id, None)
-            else:
-                screens[call_id] = body
-                self._last_seq = max(self._last_seq, int(body["seq"]))
+    def _remember_rows(self, rows: dict[str, int]) -> None:
+        for call_id, row_id in rows.items():
+            self._call_rows.remember(call_id, row_id)
 
     async def _call(
         self, session: AsyncSession, fact: CallFact, queue: str | None, pending: _Pending
@@ -264,7 +345,6 @@ class CallRecorder:
                 wait_seconds=fact.wait_s,
                 talk_seconds=fact.talk_s,
             )
-            self._cards.pop(fact.call_id, None)
             if closed and self._callbacks is not None and self._callbacks.owed(fact):
                 team_id = await self._callbacks.team_id(session, fact.queue)
                 opened = await open_callback_ticket(
@@ -284,46 +364,92 @@ class CallRecorder:
                 }
                 events.append(OriginateReported(occurred_at=now, agent_id=agent.id, body=body))
 
-    async def _card(self, session: AsyncSession, decision: PopDecision) -> dict[str, Any]:
-        card = self._cards.get(decision.call_id)
-        if card is None:
-            card = await caller_card(
-                session,
-                decision.caller_number_raw,
-                region=self._region,
-                exclude_call=decision.call_id,
-            )
-            self._cards[decision.call_id] = card
-        return card
+    async def _record_pops(self, decisions: list[PopDecision]) -> None:
 
-    async def _on_decision(
-        self,
-        session: AsyncSession,
-        decision: PopDecision,
-        events: list[DomainEvent],
-        pending: _Pending,
-    ) -> None:
-        now = self._clock.now()
-        agent = self._directory.known(decision.agent_interface)
-        if agent is None:
-            log.debug("no desk agent for %s; pop skipped", decision.agent_interface)
+        await self._resolve_agents(d.agent_interface for d in decisions)
+        wanted: list[tuple[PopDecision, AgentRef]] = []
+        for decision in decisions:
+            agent = self._directory.known(decision.agent_interface)
+            if agent is None:
+                log.debug("no desk agent for %s; pop skipped", decision.agent_interface)
+            else:
+                wanted.append((decision, agent))
+        if not wanted:
             return
-        seq = await claim_pop(
-            session,
-            call_id=decision.call_id,
-            agent_id=agent.id,
-            phase=decision.phase.value,
-            now=now,
-        )
-        if seq is None:
-            return  # this agent already saw this phase of this call
-        card = await self._card(session, decision)
-        call = pending.calls.get(decision.call_id) or await call_by_pbx_id(
-            session, decision.call_id
-        )
-        body: dict[str, Any] = {
+        await self._read_cards([d for d, _ in wanted])
+        now = self._clock.now()
+        rows: dict[str, int] = {}
+        shown: list[tuple[int, str, dict[str, Any] | None]] = []
+        self._pops_waiting = True
+        try:
+            await self._claim(wanted, rows, shown, now=now)
+        finally:
+            self._pops_waiting = False
+
+    async def _claim(
+        self,
+        wanted: list[tuple[PopDecision, AgentRef]],
+        rows: dict[str, int],
+        shown: list[tuple[int, str, dict[str, Any] | None]],
+        *,
+        now: datetime,
+    ) -> None:
+        async with UnitOfWork(sessions=self._sessions, bus=self._bus) as uow:
+            for decision, _ in wanted:
+                if decision.call_id not in rows and decision.call_id not in self._call_rows:
+                    card = self._cards[decision.call_id]
+                    customer = card["customer"]
+                    rows[decision.call_id] = await call_row_id(
+                        uow.session,
+                        _start_of(decision),
+                        caller_e164=card["caller"]["number_e164"],
+                        customer_id=customer["id"] if customer is not None else None,
+                    )
+            claims = [PopClaim(d.call_id, agent.id, d.phase.value) for d, agent in wanted]
+            seqs = await claim_pops(uow.session, claims, now=now)
+            for (decision, agent), claim in zip(wanted, claims, strict=True):
+                seq = seqs.pop(claim, None)  # popped: a key twice in one batch pops once
+                if seq is None:
+                    continue  # this agent already saw this phase of this call
+                row_id = rows.get(decision.call_id) or self._call_rows.get(decision.call_id)
+                body = self._pop_body(decision, agent, seq=seq, row_id=row_id, now=now)
+                uow.record(ScreenPopped(occurred_at=now, agent_id=agent.id, body=body))
+                self.recorded_pops += 1
+                live = decision.phase in (PopPhase.RINGING, PopPhase.CONNECTED)
+                shown.append((agent.id, decision.call_id, body if live else None))
+
+            def committed() -> None:
+                self._remember_rows(rows)
+                self._show(shown)
+
+            # A browser connecting while the pops go out must find them in its snapshot.
+            uow.when_committed(committed)
+            await uow.commit()
+
+    async def _read_cards(self, decisions: list[PopDecision]) -> None:
+        missing = {d.call_id: d for d in decisions if d.call_id not in self._cards}
+        if not missing:
+            return
+        async with self._reads() as session:
+            for call_id, decision in missing.items():
+                card = await caller_card(
+                    session, decision.caller_number_raw, region=self._region, exclude_call=call_id
+                )
+                self._cards.remember(call_id, card)
+
+    def _pop_body(
+        self,
+        decision: PopDecision,
+        agent: AgentRef,
+        *,
+        seq: int,
+        row_id: int | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        card = self._cards[decision.call_id]
+        return {
             "call_id": decision.call_id,
-            "call_log_id": call.id if call is not None else None,
+            "call_log_id": row_id,
             "phase": decision.phase.value,
             "seq": seq,
             "reason": decision.reason,
@@ -331,30 +457,31 @@ class CallRecorder:
             "customer": card["customer"],
             "candidates": card["candidates"],
             "queue": decision.queue,
-            "direction": call.direction if call is not None else None,
+            "direction": decision.direction.value,
             "agent": {"id": agent.id, "extension": agent.extension},
             "event_at": decision.at.isoformat(),
             "sent_at": now.isoformat(),
         }
-        events.append(ScreenPopped(occurred_at=now, agent_id=agent.id, body=body))
-        live = decision.phase in (PopPhase.RINGING, PopPhase.CONNECTED)
-        pending.shown.append((agent.id, decision.call_id, body if live else None))
+
+    def _show(self, shown: list[tuple[int, str, dict[str, Any] | None]]) -> None:
+        for agent_id, call_id, body in shown:
+            screens = self._showing.setdefault(agent_id, {})
+            if body is None:
+                screens.pop(call_id, None)
+            else:
+                screens[call_id] = body
+                self._last_seq = max(self._last_seq, int(body["seq"]))
 
 
-def _interfaces(batch: list[Work]) -> set[str]:
-    found: set[str] = set()
-    for work in batch:
-        for fact in work.facts:
-            found.update(
-                i
-                for i in (
-                    getattr(fact, "agent_interface", None),
-                    getattr(fact, "answered_by", None),
-                )
-                if i
-            )
-        found.update(d.agent_interface for d in work.decisions if d.agent_interface)
-    return found
+def _start_of(decision: PopDecision) -> CallStart:
+    return CallStart(
+        call_id=decision.call_id,
+        direction=decision.direction,
+        caller_raw=decision.caller_number_raw,
+        caller_name=decision.caller_name,
+        queue=decision.queue,
+        started_at=decision.call_started_at,
+    )
 
 
 async def stop_quietly(recorder: CallRecorder, *, grace: float = 5.0) -> None:

@@ -7,8 +7,10 @@ reconnect, a duplicated event or a second process never logs or pops twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,28 +38,72 @@ async def call_by_pbx_id(session: AsyncSession, call_id: str) -> Call | None:
 
 
 async def log_call_started(session: AsyncSession, start: CallStart, *, region: str) -> Call:
-    """The call's row, created on first sight; later sightings return the same row."""
+    """The call's row, created on first sight; later sightings return the same row.
+
+    Two writers may see a new call at once (the pop and the call log, or two
+    processes): the insert yields to whichever row landed first.
+    """
     existing = await call_by_pbx_id(session, start.call_id)
     if existing is not None:
         if existing.queue is None and start.queue is not None:
             existing.queue = start.queue
         return existing
     match = await match_phone(session, start.caller_raw, region=region)
-    call = Call(
-        call_id=start.call_id,
-        direction=start.direction.value,
-        caller_raw=start.caller_raw[:64],
-        caller_e164=match.number.e164,
-        caller_name=start.caller_name[:200],
+    values: dict[str, Any] = {
+        "call_id": start.call_id,
+        "direction": start.direction.value,
+        "caller_raw": start.caller_raw[:64],
+        "caller_e164": match.number.e164,
+        "caller_name": start.caller_name[:200],
         # A number shared by several customers is not guessed; the agent chooses.
-        customer_id=match.candidates[0].id if len(match.candidates) == 1 else None,
-        queue=start.queue,
-        agents=[],
-        started_at=start.started_at,
+        "customer_id": match.candidates[0].id if len(match.candidates) == 1 else None,
+        "queue": start.queue,
+        "agents": [],
+        "started_at": start.started_at,
+    }
+    await session.execute(
+        _insert(session)(Call).values(**values).on_conflict_do_nothing(index_elements=["call_id"])
     )
-    session.add(call)
-    await session.flush()
+    call = await call_by_pbx_id(session, start.call_id)
+    assert call is not None  # inserted now, or by the writer that won
     return call
+
+
+async def call_row_id(
+    session: AsyncSession,
+    start: CallStart,
+    *,
+    caller_e164: str | None,
+    customer_id: int | None,
+) -> int:
+    """The id of the call's row, inserting it if new, with the caller already matched
+    (the pop has matched the number for its caller card)."""
+    values: dict[str, Any] = {
+        "call_id": start.call_id,
+        "direction": start.direction.value,
+        "caller_raw": start.caller_raw[:64],
+        "caller_e164": caller_e164,
+        "caller_name": start.caller_name[:200],
+        "customer_id": customer_id,
+        "queue": start.queue,
+        "agents": [],
+        "started_at": start.started_at,
+    }
+    inserted = await session.scalar(
+        _insert(session)(Call)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["call_id"])
+        .returning(Call.id)
+    )
+    if inserted is not None:
+        return int(inserted)
+    existing = await session.scalar(select(Call.id).where(Call.call_id == start.call_id))
+    assert existing is not None  # the conflicting row
+    return int(existing)
+
+
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def note_agent(call: Call, agent_id: int) -> None:
@@ -127,19 +173,31 @@ def _call_summary(call: Call) -> str:
     return f"{call.direction} call{where}, {call.outcome} after {round(call.wait_seconds or 0)} s"
 
 
-async def claim_pop(
-    session: AsyncSession, *, call_id: str, agent_id: int, phase: str, now: datetime
-) -> int | None:
-    """Reserve the (call, agent, phase) pop; its sequence number, or None if already sent."""
-    values = {"call_id": call_id, "agent_id": agent_id, "phase": phase, "sent_at": now}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+@dataclass(frozen=True, slots=True)
+class PopClaim:
+    call_id: str
+    agent_id: int
+    phase: str
+
+
+async def claim_pops(
+    session: AsyncSession, claims: Sequence[PopClaim], *, now: datetime
+) -> dict[PopClaim, int]:
+    """Reserve each (call, agent, phase) pop; the sequence number of each one not sent before."""
+    if not claims:
+        return {}
+    rows = [
+        {"call_id": c.call_id, "agent_id": c.agent_id, "phase": c.phase, "sent_at": now}
+        for c in dict.fromkeys(claims)
+    ]
     statement = (
-        insert(ScreenPop)
-        .values(**values)
+        _insert(session)(ScreenPop)
+        .values(rows)
         .on_conflict_do_nothing(index_elements=["call_id", "agent_id", "phase"])
-        .returning(ScreenPop.id)
+        .returning(ScreenPop.id, ScreenPop.call_id, ScreenPop.agent_id, ScreenPop.phase)
     )
-    return await session.scalar(statement)
+    result = await session.execute(statement)
+    return {PopClaim(call_id, agent_id, phase): id_ for id_, call_id, agent_id, phase in result}
 
 
 async def agents_by_interface(session: AsyncSession) -> dict[str, Agent]:

@@ -40,13 +40,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    if url.startswith("sqlite"):
+def create_engine(url: str, *, readers: bool = False, **kwargs: Any) -> AsyncEngine:
+    """The engine writes go through, or (``readers=True``) one for read-only work.
+
+    SQLite has one writer at a time, and a connection waiting for the write lock
+    sleeps in growing steps (1, 2, 5 … 100 ms) however soon the lock frees.  So the
+    writer engine holds a single connection: writers queue for it in asyncio and
+    take over the moment it is free; readers get their own engine, whose WAL
+    transactions neither wait for nor block the writer.
+    """
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    if readers:
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30, **kwargs}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "begin", _sqlite_deferred if readers else _sqlite_immediate)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -63,11 +75,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_begin(connection: Any) -> None:
-    # IMMEDIATE: take the write lock up front, so concurrent writers wait their turn
-    # (busy_timeout) instead of failing with "database is locked" when a transaction
-    # that read first tries to write after another writer committed.
+def _sqlite_immediate(connection: Any) -> None:
+    # IMMEDIATE: take the write lock up front, so a transaction that read first
+    # cannot fail with "database is locked" when it writes after another process
+    # (the CLI, a second server) committed.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

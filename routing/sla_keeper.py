@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.events import DomainEvent, Recipients
@@ -492,19 +492,27 @@ class SlaClockKeeper:
                 wanted.discard(key)
             else:
                 await session.delete(timer)
-        for clock_name, cycle, kind, level, due in sorted(wanted, key=lambda k: (k[4], k[3])):
-            session.add(
-                SlaTimer(
-                    ticket_id=ticket_id,
-                    clock=clock_name,
-                    cycle=cycle,
-                    kind=kind,
-                    level=level,
-                    due_at=due,
-                    fired_at=None,
-                )
-            )
         await session.flush()
+        if wanted:
+            # One statement for all: nothing here needs the new rows as objects, and
+            # the ORM would insert them one round trip each to learn their ids.
+            await session.execute(
+                insert(SlaTimer),
+                [
+                    {
+                        "ticket_id": ticket_id,
+                        "clock": clock_name,
+                        "cycle": cycle,
+                        "kind": kind,
+                        "level": level,
+                        "due_at": due,
+                        "fired_at": None,
+                    }
+                    for clock_name, cycle, kind, level, due in sorted(
+                        wanted, key=lambda k: (k[4], k[3])
+                    )
+                ],
+            )
 
 
 def _park(rows: Iterable[TicketClock], now: datetime) -> None:

@@ -88,6 +88,7 @@ class SlaWatcher:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession] | None = None,
         bus: EventBus,
         clock: Clock,
         setup: SlaSetup,
@@ -97,7 +98,7 @@ class SlaWatcher:
     ) -> None:
         if interval <= 0 or batch < 1:
             raise ValueError("the watcher needs a positive interval and batch size")
-        self._sessions = sessions
+        self._sessions, self._reads = sessions, reads or sessions
         self._bus = bus
         self._clock = clock
         self._setup = setup
@@ -134,7 +135,11 @@ class SlaWatcher:
             self._wake.clear()
             self.rounds += 1
             try:
-                await self.fire_due()
+                # Look before claiming: a claim is a write, and pokes come with every
+                # ticket change, while timers fall due rarely.
+                next_due = await self.next_due()
+                if next_due is not None and next_due <= self._clock.now():
+                    await self.fire_due()
                 delay = await self._delay()
             except Exception:  # the database is away, or one ticket is broken: retry later
                 log.exception("SLA watcher round failed; retrying in %s s", self._interval)
@@ -152,7 +157,7 @@ class SlaWatcher:
         return min(seconds, self._interval)
 
     async def next_due(self) -> datetime | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return await session.scalar(
                 select(func.min(SlaTimer.due_at)).where(SlaTimer.fired_at.is_(None))
             )

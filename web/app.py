@@ -37,6 +37,7 @@ from web.state import (
     CLOCK,
     ENGINE,
     LINK,
+    READS,
     SESSIONS,
     SETTINGS,
     SIO,
@@ -103,11 +104,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     problem = await schema_problem(app[SETTINGS].database_url)
     if problem is not None:
         raise StartupError(problem)
-    engine = create_engine(app[SETTINGS].database_url)
+    url = app[SETTINGS].database_url
+    engine = create_engine(url)
+    readers = create_engine(url, readers=True) if url.startswith("sqlite") else engine
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
+    app[READS] = session_factory(readers)
     yield
     await engine.dispose()
+    await readers.dispose()
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:
@@ -128,7 +133,7 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
         if Role(user.role) in (Role.SUPERVISOR, Role.ADMIN):
             await notifier.emit_to_socket("board", link.board(), sid=sid)
 
-    install_connection_handlers(sio, sessions=app[SESSIONS], clock=app[CLOCK], on_connected=greet)
+    install_connection_handlers(sio, sessions=app[READS], clock=app[CLOCK], on_connected=greet)
     app[NOTIFIER] = notifier
     app[BUS].subscribe(DomainEvent, notifier.deliver)
     yield
@@ -145,6 +150,7 @@ async def _sla(app: web.Application) -> AsyncIterator[None]:
     app[SLA_KEEPER] = SlaClockKeeper(setup)
     watcher = SlaWatcher(
         sessions=app[SESSIONS],
+        reads=app[READS],
         bus=app[BUS],
         clock=app[CLOCK],
         setup=setup,
@@ -167,6 +173,7 @@ async def _pbx_link(app: web.Application) -> AsyncIterator[None]:
     link = PbxLink(
         settings=app[SETTINGS],
         sessions=app[SESSIONS],
+        reads=app[READS],
         bus=app[BUS],
         clock=app[CLOCK],
         # Callback tickets for abandoned calls run SLA clocks like any other ticket.

@@ -7,6 +7,7 @@ the web app, the PBX link and the simulator, which ``desk`` may not import.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import secrets
@@ -57,9 +58,11 @@ def run_service(settings: Settings, *, before: list[CleanupContext] | None = Non
     # Parts that must be up before the service's own (the demo's PBX simulator).
     for context in reversed(before or []):
         app.cleanup_ctx.insert(0, context)
+    app.on_startup.append(_freeze_startup_heap)
     try:
         web.run_app(
             app,
+            loop=_event_loop(),
             host=settings.host,
             port=settings.port,
             print=lambda line: click.echo(line.replace("(Press CTRL+C to quit)", "").strip()),
@@ -68,6 +71,24 @@ def run_service(settings: Settings, *, before: list[CleanupContext] | None = Non
     except StartupError as exc:
         click.echo(f"calldesk: {exc}", err=True)
         sys.exit(2)
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    # uvloop answers each socket and database round trip sooner under load, which
+    # is what a pop's latency is made of (docs/decisions/0004-runtime.md).
+    try:
+        import uvloop
+    except ImportError:  # not on this platform: the standard loop works, a bit slower
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def _freeze_startup_heap(_app: web.Application) -> None:
+    # Everything built at start-up (modules, mappers, schemas, settings) lives as
+    # long as the process; a full collection scanning it stalls the loop for tens
+    # of milliseconds.  Frozen, collections only look at what came later.
+    gc.collect()
+    gc.freeze()
 
 
 @cli.command()

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from desk.auth import user_for_token
 from web.api.endpoints import CSRF_FAILED_KEY, USER_KEY
-from web.state import CLOCK, SESSIONS
+from web.state import CLOCK, READS
 
 SESSION_COOKIE = "desk_session"
 CSRF_COOKIE = "desk_csrf"
@@ -35,7 +35,7 @@ async def identity_middleware(request: web.Request, handler: Any) -> web.StreamR
     if token is None and SESSION_COOKIE in request.cookies:
         token, via_cookie = request.cookies[SESSION_COOKIE], True
     if token is not None:
-        async with request.app[SESSIONS]() as session:
+        async with request.app[READS]() as session:
             user = await user_for_token(session, token, now=request.app[CLOCK].now())
         if user is not None:
             if via_cookie and request.method not in SAFE_METHODS and not _csrf_ok(request):

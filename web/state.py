@@ -17,6 +17,8 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+# Read-only work (who a token is, caller cards): never queues behind SQLite's writer.
+READS = web.AppKey("reads", async_sessionmaker[AsyncSession])
 BUS = web.AppKey("bus", EventBus)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 LINK = web.AppKey("pbx_link", PbxLink)

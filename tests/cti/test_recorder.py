@@ -72,6 +72,8 @@ async def test_an_unknown_phone_in_a_batch_does_not_stall_recording_behind_its_o
             queue="support",
             reason="queue",
             at=at,
+            direction=Direction.INBOUND,
+            call_started_at=at,
         )
         recorder.submit(Work(facts=(started,), decisions=(ring,)))
         await asyncio.wait_for(recorder.drained(), 5)

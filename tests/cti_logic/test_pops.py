@@ -93,6 +93,8 @@ def test_a_ringing_call_pops_to_every_agent_whose_phone_rings() -> None:
         queue="support",
         reason="queue",
         at=at(0),
+        direction=Direction.INBOUND,
+        call_started_at=at(0),
     )
     assert [d.agent_interface for d in desk.apply(ringing(BOB))] == [BOB]
 

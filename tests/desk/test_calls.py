@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from desk.calls import (
     CallStart,
-    claim_pop,
+    PopClaim,
+    call_row_id,
+    claim_pops,
     log_call_answered,
     log_call_ended,
     log_call_started,
@@ -114,16 +118,42 @@ async def test_a_pop_is_claimed_once_per_call_agent_and_phase(
     database: Database, clock: FakeClock
 ) -> None:
     agent_id = await _agent(database, clock)
+    ringing = PopClaim("c1", agent_id, "ringing")
+    connected = PopClaim("c1", agent_id, "connected")
     async with database.sessions() as session:
-        first = await claim_pop(
-            session, call_id="c1", agent_id=agent_id, phase="ringing", now=clock.now()
-        )
-        second = await claim_pop(
-            session, call_id="c1", agent_id=agent_id, phase="ringing", now=clock.now()
-        )
-        other_phase = await claim_pop(
-            session, call_id="c1", agent_id=agent_id, phase="connected", now=clock.now()
+        first = await claim_pops(session, [ringing], now=clock.now())
+        again = await claim_pops(session, [ringing, connected, connected], now=clock.now())
+        await session.commit()
+    assert set(first) == {ringing} and set(again) == {connected}
+    assert again[connected] > first[ringing]
+
+
+async def test_a_call_seen_by_two_writers_at_once_is_logged_once(
+    database: Database, clock: FakeClock
+) -> None:
+    start = _start(clock, "+14155550100")
+    async with database.sessions() as one, database.sessions() as two:
+        first = await log_call_started(one, start, region="DE")
+        # The second writer looks while the first's row is not committed yet.
+        racing = asyncio.create_task(log_call_started(two, start, region="DE"))
+        await asyncio.sleep(0.2)
+        await one.commit()
+        second = await racing
+        await two.commit()
+    assert first.id == second.id
+
+
+async def test_the_pop_and_the_call_log_share_one_row_whichever_comes_first(
+    database: Database, clock: FakeClock
+) -> None:
+    first, second = _start(clock, "+14155550100"), _start(clock, "+14155550101")
+    second = replace(second, call_id="c2")
+    async with database.sessions() as session:
+        popped = await call_row_id(session, first, caller_e164="+14155550100", customer_id=None)
+        logged = await log_call_started(session, first, region="DE")
+        logged_first = await log_call_started(session, second, region="DE")
+        popped_later = await call_row_id(
+            session, second, caller_e164="+14155550101", customer_id=None
         )
         await session.commit()
-    assert first is not None and other_phase is not None and other_phase > first
-    assert second is None
+    assert popped == logged.id and popped_later == logged_first.id != popped
