@@ -197,6 +197,10 @@ class CallRecorder:
         self._sla = sla
         self._log = _Lane("call-log", self._record_facts, batch=LOG_BATCH)
         self._pops = _Lane("screen-pops", self._record_pops, batch=POP_BATCH)
+        # Caller cards are read as soon as a call appears, so the ringing pop, which
+        # for a queue call comes seconds later, finds its card ready.
+        self._ahead = _Lane("caller-cards", self._read_cards_ahead, batch=POP_BATCH)
+        self._card_reads: dict[str, asyncio.Future[None]] = {}
         self._cards = _Recent(CACHE_LIMIT)
         self._call_rows = _Recent(CACHE_LIMIT)  # PBX call id -> call log row id
         # What each agent's screen shows now, for browsers that (re)connect.
@@ -212,19 +216,36 @@ class CallRecorder:
         return self._log.dropped + self._pops.dropped
 
     def submit(self, work: Work) -> None:
+        ahead: dict[str, str] = {}
+        for fact in work.facts:
+            if isinstance(fact, CallStarted | CallRinging) and not (
+                fact.call_id in self._cards or fact.call_id in self._card_reads
+            ):
+                ahead[fact.call_id] = fact.caller_number_raw
+        if ahead:
+            loop = asyncio.get_running_loop()
+            for call_id in ahead:
+                self._card_reads[call_id] = loop.create_future()
+            self._ahead.put(ahead.items())
         self._pops.put(work.decisions)
         self._log.put(work.facts)
 
     def start(self) -> None:
+        self._ahead.start()
         self._pops.start()
         self._log.start()
 
     async def stop(self) -> None:
         await self._pops.stop()
         await self._log.stop()
+        await self._ahead.stop()
+        for waiting in self._card_reads.values():
+            waiting.cancel()
+        self._card_reads.clear()
 
     async def drained(self) -> None:
         """Wait until everything submitted so far is recorded (tests, shutdown)."""
+        await self._ahead.drained()
         await self._pops.drained()
         await self._log.drained()
 
@@ -365,7 +386,6 @@ class CallRecorder:
                 events.append(OriginateReported(occurred_at=now, agent_id=agent.id, body=body))
 
     async def _record_pops(self, decisions: list[PopDecision]) -> None:
-
         await self._resolve_agents(d.agent_interface for d in decisions)
         wanted: list[tuple[PopDecision, AgentRef]] = []
         for decision in decisions:
@@ -426,7 +446,28 @@ class CallRecorder:
             uow.when_committed(committed)
             await uow.commit()
 
+    async def _read_cards_ahead(self, calls: list[tuple[str, str]]) -> None:
+        try:
+            async with self._reads() as session:
+                for call_id, number in calls:
+                    if call_id not in self._cards:
+                        card = await caller_card(
+                            session, number, region=self._region, exclude_call=call_id
+                        )
+                        self._cards.remember(call_id, card)
+        finally:
+            # Whatever happened, nobody waits any longer: a pop whose card is still
+            # missing reads it itself.
+            for call_id, _ in calls:
+                waiting = self._card_reads.pop(call_id, None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(None)
+
     async def _read_cards(self, decisions: list[PopDecision]) -> None:
+        for decision in decisions:
+            waiting = self._card_reads.get(decision.call_id)
+            if waiting is not None and decision.call_id not in self._cards:
+                await asyncio.shield(waiting)
         missing = {d.call_id: d for d in decisions if d.call_id not in self._cards}
         if not missing:
             return
