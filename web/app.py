@@ -30,7 +30,12 @@ from web.api.errors import error_middleware
 from web.api.openapi import build_openapi
 from web.api.schemas import HealthOut
 from web.notifier import Notifier
-from web.realtime import create_socket_server, install_connection_handlers
+from web.presence import TicketPresence
+from web.realtime import (
+    create_socket_server,
+    install_connection_handlers,
+    install_presence_handlers,
+)
 from web.security import identity_middleware
 from web.state import (
     BUS,
@@ -134,6 +139,9 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
             await notifier.emit_to_socket("board", link.board(), sid=sid)
 
     install_connection_handlers(sio, sessions=app[READS], clock=app[CLOCK], on_connected=greet)
+    install_presence_handlers(
+        sio, presence=TicketPresence(), reads=app[READS], clock=app[CLOCK], notifier=notifier
+    )
     app[NOTIFIER] = notifier
     app[BUS].subscribe(DomainEvent, notifier.deliver)
     yield
