@@ -10,6 +10,8 @@ import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
 from cti.link import PbxLink
@@ -30,6 +32,7 @@ from web.api.errors import error_middleware
 from web.api.openapi import build_openapi
 from web.api.schemas import HealthOut
 from web.notifier import Notifier
+from web.pages import public_ticket
 from web.presence import TicketPresence
 from web.realtime import (
     create_socket_server,
@@ -203,6 +206,9 @@ def create_app(
 
     endpoints = api_endpoints()
     register(app, endpoints)
+    # Customer pages: Jinja2 with autoescape, rendered on the server, no JavaScript.
+    aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
+    app.router.add_routes(public_ticket.ROUTES)
     app[OPENAPI] = build_openapi(endpoints, version=app_version())
 
     # The socket.io route must exist before the router freezes; its handlers

@@ -12,6 +12,8 @@ def _app_routes(app: web.Application) -> set[tuple[str, str]]:
         path = info.get("path") or info.get("formatter")
         if path is None or path.startswith("/socket.io") or route.method == "HEAD":
             continue
+        if getattr(route.handler, "__module__", "").startswith("web.pages"):
+            continue  # HTML pages for people, not part of the API
         routes.add((route.method.lower(), path))
     return routes
 
