@@ -55,6 +55,10 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     session_hours: int = Field(12, ge=1, le=24 * 30)
 
+    # A customer's answer within this many days reopens a solved ticket; later
+    # ones (and any answer to a closed ticket) belong in a new ticket.
+    tickets_reopen_days: float = Field(7, ge=0, le=365)
+
     ami_host: str = ""
     ami_port: int = Field(5038, ge=1, le=65535)
     ami_username: str = "desk"
@@ -75,6 +79,20 @@ class Settings(BaseModel):
     # The watcher wakes at the next due time, and at least this often (clock jumps).
     sla_watch_interval: float = Field(60, gt=0, le=3600)
     sla_watch_batch: int = Field(100, ge=1, le=10_000)
+
+    # Ticket routing (config/routing.toml): the tables are checked and built at
+    # start-up by routing.routing_config (errors name the key).
+    routing_allow_on_call: bool = False
+    routing_reassign_when_offline: bool = False
+    routing_offline_grace: str = "15m"
+    routing_team_only: bool = False
+    routing_default_team: str | int | None = None
+    routing_weights: dict[str, Any] = {}
+    routing_capacity: dict[str, Any] = {}
+    routing_categories: dict[str, Any] = {}
+    # The backlog and absent agents' tickets are looked at again at least this often.
+    routing_sweep_interval: float = Field(60, gt=0, le=3600)
+    automation_rules: list[dict[str, Any]] = []
 
     @field_validator("database_url")
     @classmethod

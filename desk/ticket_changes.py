@@ -51,7 +51,9 @@ class TicketPatch(BaseModel):
 class MessageDraft(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    kind: Literal["public_reply", "internal_note"]
+    # customer_message: what the customer said, recorded by an agent (on the phone)
+    # or relayed by an integration (an e-mail or chat gateway signed in as a user).
+    kind: Literal["public_reply", "internal_note", "customer_message"]
     body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50_000)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from aiohttp import web
@@ -36,7 +36,7 @@ from web.api.endpoints import (
     read_query,
     unit_of_work,
 )
-from web.state import CLOCK, SESSIONS, SLA_KEEPER
+from web.state import CLOCK, SESSIONS, SETTINGS, SLA_KEEPER
 
 
 class TicketOut(BaseModel):
@@ -184,6 +184,7 @@ async def post_message(request: web.Request) -> web.Response:
             author=current_user(request),
             now=request.app[CLOCK].now(),
             sla=request.app[SLA_KEEPER],
+            reopen_window=timedelta(days=request.app[SETTINGS].tickets_reopen_days),
         )
         for event in events:
             uow.record(event)
