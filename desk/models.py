@@ -398,3 +398,46 @@ class SlaTimer(Base):
 
     # "Earliest unfired" and "due now" both read the fired_at IS NULL prefix in due order.
     __table_args__ = (Index("ix_sla_timers_pending", "fired_at", "due_at"),)
+
+
+class OutboxMessage(Base):
+    """A message to send once the transaction that wrote it has committed (the
+    outbox): written with the change that causes it, delivered later by its
+    sender, kept after it is sent or given up on.  ``next_attempt_at`` is when
+    it is due (or, while a sender holds it, when that claim lapses); it is
+    empty once the message is sent or failed.  ``attempts`` counts claims, and
+    the claim that is still current is the one whose count matches."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # the channel: "mail"
+    # What the message is about, e.g. "escalation:<ticket>:<clock>:<cycle>:<level>":
+    # enqueueing the same key again is a no-op.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    to: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SlaConfigRevision(Base):
+    """SLA calendars, policies and escalation as an admin saved them through the API.
+
+    The newest revision wins over config/sla.toml; older ones stay as the record of
+    who changed the service levels, when, and why.  ``config`` has the shape of the
+    file's ``[sla]`` tables: ``calendars``, ``policies``, ``escalation``.
+    """
+
+    __tablename__ = "sla_config_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

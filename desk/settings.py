@@ -12,11 +12,20 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "insecure"})
 DEMO_SECRET_KEY = "demo-only-secret-key-not-for-production-use"
@@ -80,6 +89,19 @@ class Settings(BaseModel):
     sla_watch_interval: float = Field(60, gt=0, le=3600)
     sla_watch_batch: int = Field(100, ge=1, le=10_000)
 
+    # Outgoing e-mail (escalations; later surveys) goes through the outbox to this
+    # SMTP server.  An empty host turns e-mail off.
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True  # require STARTTLS on the plain port
+    smtp_tls: bool = False  # implicit TLS (usually port 465); STARTTLS is then not used
+    # The whole exchange for one message must end within this many seconds.
+    smtp_timeout: float = Field(30, gt=0, le=120)
+    mail_from: str = ""
+    mail_max_attempts: int = Field(10, ge=1, le=50)
+
     # Ticket routing (config/routing.toml): the tables are checked and built at
     # start-up by routing.routing_config (errors name the key).
     routing_allow_on_call: bool = False
@@ -121,6 +143,37 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is not an ISO 3166 region phonenumbers knows")
         return region
 
+    @field_validator("smtp_host")
+    @classmethod
+    def _smtp_host_name(cls, value: str) -> str:
+        value = value.strip()
+        if "://" in value or "/" in value or any(c.isspace() for c in value):
+            raise ValueError("must be a host name or address, not a URL (e.g. smtp.example.com)")
+        return value
+
+    @field_validator("smtp_password")
+    @classmethod
+    def _smtp_password_with_username(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("smtp_username") and not value.get_secret_value():
+            raise ValueError("required when smtp_username is set")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from_address(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not value:
+            if info.data.get("smtp_host"):
+                raise ValueError(
+                    "required when smtp_host is set (e.g. 'Calldesk <desk@example.com>')"
+                )
+            return value
+        _, address = parseaddr(value)
+        local, _, domain = address.rpartition("@")
+        if not local or not domain or any(c.isspace() for c in address):
+            raise ValueError("must be an e-mail address like 'Calldesk <desk@example.com>'")
+        return value
+
     @property
     def is_demo(self) -> bool:
         return self.mode == "demo"
@@ -128,6 +181,10 @@ class Settings(BaseModel):
     @property
     def ami_enabled(self) -> bool:
         return bool(self.ami_host)
+
+    @property
+    def mail_enabled(self) -> bool:
+        return bool(self.smtp_host)
 
 
 def _flatten(table: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,10 @@ due timers in batches, each batch one transaction:
 A breach is stored once (``record_breach``) on the clock row; each step is
 written on the ticket's audit trail and published after commit as
 ``SlaWarned``, ``SlaBreached`` or ``TicketEscalated``.  Escalations that ask for
-e-mail are handed to the ``Mailer`` after commit, when one is configured.
+e-mail write it into the outbox (``desk.outbox``) in the same transaction, when
+e-mail is on (``mail``), and poke its sender after the commit.  The message's
+key names the ticket, clock, cycle and level, so it is written once however
+often the escalation is fired.
 Nothing is kept in memory between rounds: after a restart the watcher picks up
 every timer that fell due meanwhile, in order.
 """
@@ -25,11 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypedDict
+from typing import TypedDict
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from desk.clock import Clock
 from desk.events import DomainEvent, EventBus, UnitOfWork
 from desk.models import Agent, Role, SlaTimer, Team, Ticket, TicketClock, User
+from desk.outbox import Delivery, enqueue_mail
 from routing.escalation import EscalationLevel, TimerKind, Who
 from routing.sla import ClockKind, record_breach, warn_at
 from routing.sla_config import SlaSetup
@@ -56,10 +59,6 @@ log = logging.getLogger(__name__)
 ONE_MICROSECOND = timedelta(microseconds=1)
 # When something is due but held by another process, look again this soon.
 RETRY_SECONDS = 0.5
-
-
-class Mailer(Protocol):
-    async def send(self, *, to: Sequence[str], subject: str, body: str) -> None: ...
 
 
 class _Common(TypedDict):
@@ -94,7 +93,7 @@ class SlaWatcher:
         setup: SlaSetup,
         interval: float = 60.0,
         batch: int = 100,
-        mailer: Mailer | None = None,
+        mail: Delivery | None = None,
     ) -> None:
         if interval <= 0 or batch < 1:
             raise ValueError("the watcher needs a positive interval and batch size")
@@ -104,7 +103,7 @@ class SlaWatcher:
         self._setup = setup
         self._interval = interval
         self._batch = batch
-        self._mailer = mailer
+        self._mail = mail  # None: e-mail is off
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.fired = 0  # timers claimed by this watcher
@@ -125,6 +124,10 @@ class SlaWatcher:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    def use_setup(self, setup: SlaSetup) -> None:
+        """Escalate by a new set-up from the next timer on (an admin changed it)."""
+        self._setup = setup
 
     def poke(self) -> None:
         """Timers changed (a commit): look again now instead of at the old wake time."""
@@ -174,18 +177,20 @@ class SlaWatcher:
                 return total
 
     async def _fire_batch(self, now: datetime) -> int:
-        mail: list[TicketEscalated] = []
         async with UnitOfWork(sessions=self._sessions, bus=self._bus) as uow:
             ids = await self._claim(uow.session, now)
             if not ids:
                 return 0
-            for event in await self._fire(uow.session, ids, now):
+            events = await self._fire(uow.session, ids, now)
+            for event in events:
                 uow.record(event)
-                if isinstance(event, TicketEscalated) and event.email_to:
-                    mail.append(event)
+            if self._mail is not None and any(
+                isinstance(event, TicketEscalated) and event.email_to for event in events
+            ):  # _fire_one put their mail in the outbox: its sender may look after commit
+                uow.when_committed(self._mail.poke)
             # Once claimed, a batch is committed and announced even if the watcher
             # is being stopped: a stop must not swallow events of fired timers.
-            finish = asyncio.ensure_future(self._announce(uow, len(ids), mail))
+            finish = asyncio.ensure_future(self._announce(uow, len(ids)))
             try:
                 await asyncio.shield(finish)
             except asyncio.CancelledError:
@@ -193,10 +198,9 @@ class SlaWatcher:
                 raise
         return len(ids)
 
-    async def _announce(self, uow: UnitOfWork, fired: int, mail: list[TicketEscalated]) -> None:
+    async def _announce(self, uow: UnitOfWork, fired: int) -> None:
         await uow.commit()  # publishes the events after the commit
         self.fired += fired
-        await self._send_mail(mail)
 
     async def _claim(self, session: AsyncSession, now: datetime) -> list[int]:
         due = (
@@ -356,7 +360,7 @@ class SlaWatcher:
             f"{clock_label(kind)} escalated to level {level.level}: {person.name}",
             now=now,
         )
-        return TicketEscalated(
+        escalated = TicketEscalated(
             level=level.level,
             who=level.who.value,
             to_user_id=person.user_id,
@@ -366,6 +370,17 @@ class SlaWatcher:
             email_to=person.emails if level.email else (),
             **common,
         )
+        if self._mail is not None and escalated.email_to:
+            subject, body = escalation_mail(escalated)
+            await enqueue_mail(
+                session,
+                dedupe_key=f"escalation:{ticket.id}:{kind}:{timer.cycle}:{level.level}",
+                to=escalated.email_to,
+                subject=subject,
+                body=body,
+                now=now,
+            )
+        return escalated
 
     async def _reached(
         self, session: AsyncSession, ticket: Ticket, level: EscalationLevel
@@ -391,22 +406,17 @@ class SlaWatcher:
             return _Person("supervisors (no team lead)")
         return await _user(session, lead, "team lead")
 
-    async def _send_mail(self, events: list[TicketEscalated]) -> None:
-        if self._mailer is None:
-            return
-        for event in events:
-            subject = (
-                f"Ticket #{event.ticket_id} escalated (level {event.level}): "
-                f"{clock_label(event.clock)}"
-            )
-            body = (
-                f"Ticket #{event.ticket_id}: {clock_label(event.clock)} under policy "
-                f"{event.policy!r}, due {_iso(event.due_at)}, escalated to {event.to_name}."
-            )
-            try:
-                await self._mailer.send(to=event.email_to, subject=subject, body=body)
-            except Exception:  # mail is best effort; the escalation itself is recorded
-                log.exception("escalation mail for ticket %s failed", event.ticket_id)
+
+def escalation_mail(event: TicketEscalated) -> tuple[str, str]:
+    """Subject and body of an escalation's e-mail."""
+    subject = (
+        f"Ticket #{event.ticket_id} escalated (level {event.level}): {clock_label(event.clock)}"
+    )
+    body = (
+        f"Ticket #{event.ticket_id}: {clock_label(event.clock)} under policy "
+        f"{event.policy!r}, due {_iso(event.due_at)}, escalated to {event.to_name}.\n"
+    )
+    return subject, body
 
 
 async def _user(session: AsyncSession, user_id: int, role: str) -> _Person:

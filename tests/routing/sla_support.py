@@ -76,23 +76,6 @@ def setup(
 
 
 @dataclass
-class SentMail:
-    to: tuple[str, ...]
-    subject: str
-    body: str
-
-
-@dataclass
-class Outbox:
-    """A mailer that keeps what it is given (the tests' stand-in for SMTP)."""
-
-    sent: list[SentMail] = field(default_factory=list)
-
-    async def send(self, *, to: Sequence[str], subject: str, body: str) -> None:
-        self.sent.append(SentMail(tuple(to), subject, body))
-
-
-@dataclass
 class World:
     database: Database
     clock: FakeClock

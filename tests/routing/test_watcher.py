@@ -4,7 +4,7 @@ jumps and restarts, fires each timer exactly once, and is wired into the app."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,11 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from desk.clock import FakeClock, SystemClock
 from desk.db import create_engine, session_factory
 from desk.events import DomainEvent, EventBus
+from desk.mail_sender import MailSender
 from desk.models import SlaTimer
+from desk.outbox import outbox_messages
 from desk.settings import Settings
 from routing.sla_keeper import SlaBreached, SlaEvent, SlaWarned, TicketEscalated
 from routing.watcher import SlaWatcher
 from tests.conftest import Database
+from tests.desk.mail_support import MailServer, relay_to
 from tests.routing.sla_support import World, setup
 from tests.web.conftest import PASSWORD, _seed_people
 from web.app import create_app
@@ -233,28 +236,25 @@ async def test_two_watchers_on_one_database_fire_each_timer_once(
     assert unfired == 0
 
 
-class BrokenMailer:
-    def __init__(self) -> None:
-        self.tried = 0
-
-    async def send(self, *, to: Sequence[str], subject: str, body: str) -> None:
-        self.tried += 1
-        raise ConnectionError("mail server away")
-
-
-async def test_a_failing_mailer_does_not_undo_the_escalation(
+async def test_an_escalation_is_recorded_and_its_mail_kept_while_the_mail_server_is_down(
     database: Database, clock: FakeClock
 ) -> None:
     world = await World.create(database, clock)
     ticket = await world.open()
-    mailer = BrokenMailer()
+    sender = MailSender(
+        sessions=database.sessions, clock=clock, relay=relay_to(MailServer().port)
+    )  # nothing listens on that port
     clock.set(BREACH + timedelta(hours=16))  # Tuesday: level 2 (2h past breach) is due
-    await world.watcher(mailer=mailer).fire_due()
+    await world.watcher(mail=sender).fire_due()
+    assert await sender.send_due() == 0
     assert [e.level for e in world.of(TicketEscalated)] == [1, 2]
-    assert mailer.tried == 1
     assert "first response escalated to level 2: team lead Tom Lead" in [
         text for _, text in await world.sla_history(ticket)
     ]
+    async with database.sessions() as session:
+        (mail,) = await outbox_messages(session)
+    assert (mail.to, mail.attempts, mail.sent_at) == (["tom@example.com"], 1, None)
+    assert mail.next_attempt_at is not None and mail.next_attempt_at > clock.now()
 
 
 async def test_stopping_the_watcher_cancels_and_awaits_its_task(
