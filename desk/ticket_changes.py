@@ -140,10 +140,12 @@ async def change_ticket(
     ticket_id: int,
     patch: TicketPatch,
     *,
-    actor: User,
+    actor: User | None,
     now: datetime,
     sla: SlaKeeper | None = None,
 ) -> tuple[Ticket, list[DomainEvent]]:
+    """Apply ``patch``; ``actor`` None is the system (the router), audited with no user."""
+    actor_id = actor.id if actor is not None else None
     ticket = await get_ticket(session, ticket_id)
     if ticket.version != patch.version:
         raise StaleWrite(
@@ -167,7 +169,7 @@ async def change_ticket(
                 raise InvalidInput("status cannot be empty", fields={"status": "required"})
             changes.append(
                 _audit(
-                    session, ticket, "status", ticket.status, new.value, actor_id=actor.id, now=now
+                    session, ticket, "status", ticket.status, new.value, actor_id=actor_id, now=now
                 )
             )
             _set_status(ticket, new, now)
@@ -183,7 +185,7 @@ async def change_ticket(
                     field,
                     getattr(ticket, field),
                     value,
-                    actor_id=actor.id,
+                    actor_id=actor_id,
                     now=now,
                 )
             )

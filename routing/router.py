@@ -290,8 +290,16 @@ def _categories(raw: object, teams: Mapping[str, int]) -> dict[str, CategoryRule
     for name, spec in _table(raw, "categories").items():
         where = f"categories.{name}"
         spec = _table(spec, where, keys=("skills", "team"))
+        if not spec:
+            raise _fail(where, "give skills, a team or both (or leave the category out)")
         skills = {}
-        for skill, level in _table(spec.get("skills", {}), f"{where}.skills").items():
+        table = _table(spec.get("skills", {}), f"{where}.skills")
+        if "skills" in spec and not table:
+            raise _fail(f"{where}.skills", "empty: list at least one skill, or leave skills out")
+        for skill, level in table.items():
+            if skill != skill.strip().lower() or not skill:
+                problem = "skill names are lower case, as agents' skills are stored"
+                raise _fail(f"{where}.skills.{skill}", f"{problem}, got {skill!r}")
             skills[skill] = _level(level, f"{where}.skills.{skill}")
         team = spec.get("team")
         team_id = None if team is None else _team(team, teams, f"{where}.team")
@@ -501,19 +509,27 @@ def reassignments(
     ``reassign_when_offline`` is on.  An agent without ``offline_since`` keeps
     their tickets (how long they have been away is unknown), as do ids with no
     snapshot."""
+    moved: list[int] = []
+    for agent_id in absent_agents(agents, rules, now=now):
+        moved.extend(open_tickets_by_agent.get(agent_id, ()))
+    return sorted(moved)
+
+
+def absent_agents(
+    agents: Iterable[AgentSnapshot], rules: RoutingRules, *, now: datetime
+) -> list[int]:
+    """Ids of the agents whose tickets ``reassignments`` moves (in input order), so
+    a caller need only load those agents' open tickets."""
     _check_aware(now)
     if not rules.reassign_when_offline:
         return []
-    moved: list[int] = []
-    for agent in agents:
-        since = agent.offline_since
-        if (
-            since is not None
-            and why_unavailable(agent, rules) is Exclusion.OFFLINE
-            and now - since >= rules.offline_grace
-        ):
-            moved.extend(open_tickets_by_agent.get(agent.agent_id, ()))
-    return sorted(moved)
+    return [
+        agent.agent_id
+        for agent in agents
+        if agent.offline_since is not None
+        and why_unavailable(agent, rules) is Exclusion.OFFLINE
+        and now - agent.offline_since >= rules.offline_grace
+    ]
 
 
 def _check_aware(now: datetime) -> None:
