@@ -6,27 +6,44 @@ it in reverse order and nothing runs at import time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
 from cti.link import PbxLink
+from cti.notices import AgentStateChanged
 from desk.clock import Clock, SystemClock
 from desk.db import create_engine, database_status, session_factory
 from desk.events import DomainEvent, EventBus
+from desk.mail_sender import MailSender, SmtpRelay
 from desk.migrate import schema_problem
 from desk.models import Role, User
 from desk.settings import Settings
 from desk.ticket_changes import TicketChanged
 from desk.tickets import TicketOpened
-from routing.sla_config import SlaConfigError, sla_setup
-from routing.sla_keeper import SlaClockKeeper
+from routing.assignment import Attendance, TicketAssigner
+from routing.router import PhoneState
+from routing.routing_config import RoutingConfigError, load_routing_setup
+from routing.sla_admin import SlaSetupSource
+from routing.sla_board import SlaBoard, SlaBoardFeed
+from routing.sla_config import SlaConfigError, SlaSetup, sla_setup
+from routing.sla_keeper import SlaClockKeeper, SlaEvent
 from routing.watcher import SlaWatcher
-from web.api import auth_views, call_views, customer_views, ticket_views, user_views
+from web.api import (
+    auth_views,
+    call_views,
+    customer_views,
+    sla_policy_views,
+    sla_views,
+    ticket_views,
+    user_views,
+)
 from web.api.endpoints import PUBLIC, Endpoint, register
 from web.api.errors import error_middleware
 from web.api.openapi import build_openapi
@@ -41,15 +58,20 @@ from web.realtime import (
 )
 from web.security import identity_middleware
 from web.state import (
+    ASSIGNER,
+    ATTENDANCE,
     BUS,
     CLOCK,
     ENGINE,
     LINK,
+    MAIL_SENDER,
     READS,
     SESSIONS,
     SETTINGS,
     SIO,
+    SLA_BOARD_FEED,
     SLA_KEEPER,
+    SLA_SOURCE,
     SLA_WATCHER,
 )
 
@@ -101,6 +123,8 @@ def api_endpoints() -> list[Endpoint]:
         *user_views.ENDPOINTS,
         *call_views.ENDPOINTS,
         *ticket_views.ENDPOINTS,
+        *sla_policy_views.ENDPOINTS,
+        *sla_views.ENDPOINTS,
     ]
 
 
@@ -129,6 +153,15 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
 
     async def greet(sid: str, user: User) -> None:
         """A (re)connecting browser first gets the current state, then live updates."""
+        if user.agent is not None and app[ATTENDANCE].connected(user.agent.id, sid):
+            assigner = app.get(ASSIGNER)
+            if assigner is not None:  # a browser online: queued tickets may fit now
+                assigner.on_agent_available(user.agent.id)
+        feed = app.get(SLA_BOARD_FEED)
+        supervisor = Role(user.role) in (Role.SUPERVISOR, Role.ADMIN)
+        if supervisor and feed is not None and feed.latest is not None:
+            payload = sla_views.sla_board_payload(feed.latest)
+            await notifier.emit_to_socket("sla_board", payload, sid=sid)
         link = app.get(LINK)
         if link is None:
             return
@@ -141,9 +174,22 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
         if Role(user.role) in (Role.SUPERVISOR, Role.ADMIN):
             await notifier.emit_to_socket("board", link.board(), sid=sid)
 
-    install_connection_handlers(sio, sessions=app[READS], clock=app[CLOCK], on_connected=greet)
-    install_presence_handlers(
+    leave_tickets = install_presence_handlers(
         sio, presence=TicketPresence(), reads=app[READS], clock=app[CLOCK], notifier=notifier
+    )
+
+    async def farewell(sid: str, session: dict[str, Any]) -> None:
+        await leave_tickets(sid)
+        agent_id = session.get("agent_id")
+        if isinstance(agent_id, int):
+            app[ATTENDANCE].disconnected(agent_id, sid, now=app[CLOCK].now())
+
+    install_connection_handlers(
+        sio,
+        sessions=app[READS],
+        clock=app[CLOCK],
+        on_connected=greet,
+        on_disconnected=farewell,
     )
     app[NOTIFIER] = notifier
     app[BUS].subscribe(DomainEvent, notifier.deliver)
@@ -158,7 +204,8 @@ async def _sla(app: web.Application) -> AsyncIterator[None]:
         setup = sla_setup(settings)
     except SlaConfigError as exc:
         raise StartupError(str(exc)) from None
-    app[SLA_KEEPER] = SlaClockKeeper(setup)
+    keeper = app[SLA_KEEPER] = SlaClockKeeper(setup)
+    source = app[SLA_SOURCE] = SlaSetupSource(setup=setup, settings=settings)
     watcher = SlaWatcher(
         sessions=app[SESSIONS],
         reads=app[READS],
@@ -167,6 +214,7 @@ async def _sla(app: web.Application) -> AsyncIterator[None]:
         setup=setup,
         interval=settings.sla_watch_interval,
         batch=settings.sla_watch_batch,
+        mail=app.get(MAIL_SENDER),  # None while e-mail is off: escalations mail nobody
     )
 
     async def poke(_event: DomainEvent) -> None:
@@ -175,9 +223,110 @@ async def _sla(app: web.Application) -> AsyncIterator[None]:
     app[BUS].subscribe(TicketOpened, poke)
     app[BUS].subscribe(TicketChanged, poke)
     app[SLA_WATCHER] = watcher
+
+    def swap(new: SlaSetup) -> None:
+        keeper.setup = new
+        watcher.use_setup(new)
+
+    source.on_change(swap)
+    # A set-up saved through the admin API wins over the file, in every process.
+    async with app[READS]() as session:
+        await source.refresh(session)
+    following = asyncio.create_task(
+        _follow_sla_revisions(app, every=settings.sla_watch_interval), name="sla-revisions"
+    )
     watcher.start()
     yield
+    following.cancel()
+    await asyncio.gather(following, return_exceptions=True)
     await watcher.stop()
+
+
+async def _follow_sla_revisions(app: web.Application, *, every: float) -> None:
+    """Pick up SLA set-ups other processes saved."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with app[READS]() as session:
+                await app[SLA_SOURCE].refresh(session)
+        except Exception:  # the database is away: try again next time
+            log.exception("could not look for a new SLA set-up")
+
+
+async def _mail(app: web.Application) -> AsyncIterator[None]:
+    """The outbox's mail sender; only when e-mail is on (smtp_host set)."""
+    settings = app[SETTINGS]
+    sender = MailSender(
+        sessions=app[SESSIONS],
+        reads=app[READS],
+        clock=app[CLOCK],
+        relay=SmtpRelay.from_settings(settings),
+        max_attempts=settings.mail_max_attempts,
+    )
+    app[MAIL_SENDER] = sender
+    sender.start()
+    yield
+    await sender.stop()
+
+
+async def _routing(app: web.Application) -> AsyncIterator[None]:
+    """Ticket routing: rules from routing.toml and the assigner that applies them."""
+    try:
+        setup = await load_routing_setup(app[SETTINGS], sessions=app[READS])
+    except RoutingConfigError as exc:
+        raise StartupError(str(exc)) from None
+    attendance, bus = app[ATTENDANCE], app[BUS]
+    assigner = TicketAssigner(
+        sessions=app[SESSIONS],
+        reads=app[READS],
+        bus=bus,
+        clock=app[CLOCK],
+        rules=setup.rules,
+        availability=attendance,
+        sla=app[SLA_KEEPER],
+        sweep_interval=setup.sweep_interval,
+    )
+    bus.subscribe(TicketOpened, assigner.on_ticket_opened)
+    bus.subscribe(TicketChanged, assigner.on_ticket_changed)
+
+    async def phone(event: DomainEvent) -> None:
+        if not isinstance(event, AgentStateChanged):
+            return
+        state = PhoneState(event.body["status"])  # the PBX's agent states, same values
+        changed = attendance.phone_changed(event.agent_id, state, now=event.occurred_at)
+        if changed and state is PhoneState.READY:
+            assigner.on_agent_available(event.agent_id)
+
+    bus.subscribe(AgentStateChanged, phone)
+    app[ASSIGNER] = assigner
+    assigner.start()
+    yield
+    await assigner.stop()
+
+
+async def _sla_board(app: web.Application) -> AsyncIterator[None]:
+    """The supervisors' SLA board, pushed to their room when it may have moved."""
+    notifier = app[NOTIFIER]
+
+    async def publish(board: SlaBoard) -> None:
+        await notifier.emit("sla_board", sla_views.sla_board_payload(board), rooms=["supervisors"])
+
+    feed = SlaBoardFeed(
+        sessions=app[READS],
+        clock=app[CLOCK],
+        publish=publish,
+        interval=app[SETTINGS].sla_watch_interval,
+    )
+
+    async def poke(_event: DomainEvent) -> None:
+        feed.poke()
+
+    for kind in (TicketOpened, TicketChanged, SlaEvent):
+        app[BUS].subscribe(kind, poke)
+    app[SLA_BOARD_FEED] = feed
+    feed.start()
+    yield
+    await feed.stop()
 
 
 async def _pbx_link(app: web.Application) -> AsyncIterator[None]:
@@ -203,6 +352,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[BUS] = bus or EventBus()
+    app[ATTENDANCE] = Attendance()
 
     endpoints = api_endpoints()
     register(app, endpoints)
@@ -219,7 +369,11 @@ def create_app(
 
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_realtime)
+    if settings.mail_enabled:
+        app.cleanup_ctx.append(_mail)
     app.cleanup_ctx.append(_sla)
+    app.cleanup_ctx.append(_routing)
+    app.cleanup_ctx.append(_sla_board)
     if settings.ami_enabled:
         app.cleanup_ctx.append(_pbx_link)
     return app

@@ -9,7 +9,7 @@ through their own ``user:<id>`` rooms.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
@@ -73,6 +73,7 @@ def install_connection_handlers(
     sessions: async_sessionmaker[AsyncSession],
     clock: Clock,
     on_connected: Callable[[str, User], Any] | None = None,
+    on_disconnected: Callable[[str, dict[str, Any]], Any] | None = None,
 ) -> None:
     async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
         token = _token_from(environ, auth)
@@ -83,7 +84,13 @@ def install_connection_handlers(
         if user is None:
             raise socketio.exceptions.ConnectionRefusedError("authentication failed")
         await sio.save_session(
-            sid, {"user_id": user.id, "role": user.role, "name": user.display_name}
+            sid,
+            {
+                "user_id": user.id,
+                "role": user.role,
+                "name": user.display_name,
+                "agent_id": user.agent.id if user.agent is not None else None,
+            },
         )
         for room in rooms_for(user):
             await sio.enter_room(sid, room)
@@ -91,7 +98,12 @@ def install_connection_handlers(
         if on_connected is not None:
             await on_connected(sid, user)
 
+    async def disconnect(sid: str, *_: object) -> None:
+        if on_disconnected is not None:
+            await on_disconnected(sid, await sio.get_session(sid))
+
     sio.on("connect", connect)
+    sio.on("disconnect", disconnect)
 
 
 class TicketShown(BaseModel):
@@ -116,7 +128,7 @@ def install_presence_handlers(
     reads: async_sessionmaker[AsyncSession],
     clock: Clock,
     notifier: Notifier,
-) -> None:
+) -> Callable[[str], Awaitable[None]]:
     """``ticket_open`` / ``ticket_close`` from browsers; ``ticket_presence`` to everyone
     who has that ticket open, in their own ``user:<id>`` rooms (no room per ticket:
     the server alone decides rooms)."""
@@ -155,13 +167,13 @@ def install_presence_handlers(
             await tell_watchers(hidden.ticket_id)
         return {"ok": True}
 
-    async def disconnect(sid: str, *_: object) -> None:
+    async def gone(sid: str) -> None:
         for ticket_id in presence.disconnected(sid):
             await tell_watchers(ticket_id)
 
     sio.on("ticket_open", ticket_open)
     sio.on("ticket_close", ticket_close)
-    sio.on("disconnect", disconnect)
+    return gone  # for the disconnect handler
 
 
 def _refused(code: str, message: str) -> dict[str, Any]:

@@ -9,7 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from cti.link import PbxLink
 from desk.clock import Clock
 from desk.events import EventBus
+from desk.mail_sender import MailSender
 from desk.settings import Settings
+from routing.assignment import Attendance, TicketAssigner
+from routing.sla_admin import SlaSetupSource
+from routing.sla_board import SlaBoardFeed
 from routing.sla_keeper import SlaClockKeeper
 from routing.watcher import SlaWatcher
 
@@ -24,3 +28,8 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 LINK = web.AppKey("pbx_link", PbxLink)
 SLA_KEEPER = web.AppKey("sla_keeper", SlaClockKeeper)
 SLA_WATCHER = web.AppKey("sla_watcher", SlaWatcher)
+SLA_SOURCE = web.AppKey("sla_source", SlaSetupSource)
+SLA_BOARD_FEED = web.AppKey("sla_board_feed", SlaBoardFeed)
+ATTENDANCE = web.AppKey("attendance", Attendance)
+ASSIGNER = web.AppKey("assigner", TicketAssigner)
+MAIL_SENDER = web.AppKey("mail_sender", MailSender)

@@ -39,4 +39,5 @@ async def test_an_emit_in_one_process_reaches_a_client_of_another(
         await client.disconnect()
         await first.close()
         await second.close()
-    assert received == ["from_first"]
+    # Once, though both processes publish to the room (the SLA board feeds too).
+    assert [event for event in received if event != "sla_board"] == ["from_first"]
