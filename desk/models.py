@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -304,6 +305,8 @@ class Ticket(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # Lower-case labels, sorted, each once (agents and automation rules set them).
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     solved_at: Mapped[datetime | None]

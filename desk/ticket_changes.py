@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +31,11 @@ from desk.models import (
 from desk.ticket_status import check_transition, status_after_customer_message
 from desk.tickets import agent_of_user, get_ticket
 
+TicketTag = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$"),
+]
+
 
 class TicketPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -46,6 +51,7 @@ class TicketPatch(BaseModel):
     ) = None
     assignee_id: int | None = None
     team_id: int | None = None
+    tags: Annotated[list[TicketTag], Field(max_length=30)] | None = None
 
 
 class MessageDraft(BaseModel):
@@ -98,6 +104,8 @@ class TicketChanged(DomainEvent):
 
 
 def _text(value: object) -> str | None:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
     return None if value is None else str(value)
 
 
@@ -177,6 +185,10 @@ async def change_ticket(
         if field in ("priority", "subject") and new is None:
             raise InvalidInput(f"{field} cannot be empty", fields={field: "required"})
         value = new.value if isinstance(new, TicketPriority) else new
+        if field == "tags":
+            if new is None:
+                raise InvalidInput("tags cannot be empty; send []", fields={"tags": "required"})
+            value = sorted(set(new))
         if getattr(ticket, field) != value:
             changes.append(
                 _audit(

@@ -59,6 +59,7 @@ from routing.router import (
     route_backlog,
     why_unavailable,
 )
+from routing.ticket_automation import TicketAutomation
 
 log = logging.getLogger(__name__)
 DONE = (TicketStatus.SOLVED.value, TicketStatus.CLOSED.value)
@@ -188,11 +189,16 @@ class _Route:
 
 
 @dataclass(frozen=True, slots=True)
+class _Opened:
+    ticket_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Rebalance:
     pass
 
 
-_Job = _Route | _Rebalance
+_Job = _Route | _Opened | _Rebalance
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +230,7 @@ class TicketAssigner:
         availability: AvailabilitySource,
         sla: SlaKeeper | None = None,
         sweep_interval: float = 60.0,
+        automation: TicketAutomation | None = None,
     ) -> None:
         if sweep_interval <= 0:
             raise ValueError("the assigner needs a positive sweep interval")
@@ -231,6 +238,7 @@ class TicketAssigner:
         self._bus, self._clock, self._rules = bus, clock, rules
         self._availability, self._sla = availability, sla
         self._interval = sweep_interval
+        self._automation = automation
         self._last_assigned: dict[int, datetime] = {}
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._waiting: set[_Job] = set()
@@ -254,7 +262,12 @@ class TicketAssigner:
         await self._jobs.join()
 
     async def on_ticket_opened(self, event: DomainEvent) -> None:
-        if isinstance(event, TicketOpened) and event.assignee_agent_id is None:
+        if not isinstance(event, TicketOpened):
+            return
+        if self._automation is not None and self._automation.active:
+            # Rules first: the priority and team they set decide the route.
+            self._post(_Opened(event.ticket_id))
+        elif event.assignee_agent_id is None:
             self._post(_Route(event.ticket_id, None))
 
     async def on_ticket_changed(self, event: DomainEvent) -> None:
@@ -290,6 +303,11 @@ class TicketAssigner:
                 if isinstance(job, _Route):
                     self._waiting.discard(job)
                     await self.ticket_needs_agent(job.ticket_id, returned_by=job.returned_by)
+                elif isinstance(job, _Opened):
+                    self._waiting.discard(job)
+                    if self._automation is not None:
+                        await self._automation.ticket_opened(job.ticket_id)
+                    await self.ticket_needs_agent(job.ticket_id)
                 else:
                     self._waiting.discard(_Rebalance())
                     await self.rebalance()

@@ -34,6 +34,7 @@ from routing.sla_admin import SlaSetupSource
 from routing.sla_board import SlaBoard, SlaBoardFeed
 from routing.sla_config import SlaConfigError, SlaSetup, sla_setup
 from routing.sla_keeper import SlaClockKeeper, SlaEvent
+from routing.ticket_automation import TicketAutomation
 from routing.watcher import SlaWatcher
 from web.api import (
     auth_views,
@@ -276,6 +277,13 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
     except RoutingConfigError as exc:
         raise StartupError(str(exc)) from None
     attendance, bus = app[ATTENDANCE], app[BUS]
+    automation = TicketAutomation(
+        sessions=app[SESSIONS],
+        bus=bus,
+        clock=app[CLOCK],
+        rules=setup.automation,
+        sla=app[SLA_KEEPER],
+    )
     assigner = TicketAssigner(
         sessions=app[SESSIONS],
         reads=app[READS],
@@ -285,6 +293,7 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
         availability=attendance,
         sla=app[SLA_KEEPER],
         sweep_interval=setup.sweep_interval,
+        automation=automation,
     )
     bus.subscribe(TicketOpened, assigner.on_ticket_opened)
     bus.subscribe(TicketChanged, assigner.on_ticket_changed)

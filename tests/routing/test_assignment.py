@@ -18,6 +18,7 @@ from desk.tickets import TicketDraft, TicketOpened, open_ticket
 from desk.users import AgentIn, SkillIn, TeamDraft, UserDraft, create_team, create_user, get_user
 from routing.assignment import Attendance, TicketAssigned, TicketAssigner
 from routing.router import Assignment, CategoryRule, PhoneState, QueuedForTeam, RoutingRules
+from routing.ticket_automation import TicketAutomation
 from tests.conftest import Database
 
 E = TypeVar("E", bound=DomainEvent)
@@ -75,7 +76,7 @@ class Desk:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(sessions=self.database.sessions, bus=self.bus)
 
-    def assigner(self, **rules: Any) -> TicketAssigner:
+    def assigner(self, automation: TicketAutomation | None = None, **rules: Any) -> TicketAssigner:
         return TicketAssigner(
             sessions=self.database.sessions,
             bus=self.bus,
@@ -92,6 +93,7 @@ class Desk:
                 }
             ),
             availability=self.attendance,
+            automation=automation,
         )
 
     def online(self, *names: str) -> None:
@@ -102,10 +104,14 @@ class Desk:
         self.attendance.disconnected(self.agents[name], f"sid-{name}", now=self.clock.now())
 
     async def open(
-        self, category: str | None = "billing", priority: str = "normal", by: str | None = None
+        self,
+        category: str | None = "billing",
+        priority: str = "normal",
+        by: str | None = None,
+        subject: str = "Invoice is wrong",
     ) -> int:
         draft = TicketDraft(
-            subject="Invoice is wrong",
+            subject=subject,
             category=category,
             priority=TicketPriority(priority),
             assignee_id=self.users[by] if by else None,

@@ -50,6 +50,7 @@ class TicketOut(BaseModel):
     customer_id: int | None
     assignee_id: int | None
     team_id: int | None
+    tags: list[str]
     created_at: datetime
     updated_at: datetime
     version: int
@@ -109,6 +110,7 @@ def ticket_out(ticket: Ticket, calls: list[int]) -> TicketOut:
         customer_id=ticket.customer_id,
         assignee_id=ticket.assignee_id,
         team_id=ticket.team_id,
+        tags=list(ticket.tags or []),
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
         version=ticket.version,
