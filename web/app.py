@@ -65,6 +65,7 @@ from web.state import (
     CLOCK,
     ENGINE,
     LINK,
+    LOAD_WEIGHTS,
     MAIL_SENDER,
     READS,
     SESSIONS,
@@ -308,6 +309,7 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
 
     bus.subscribe(AgentStateChanged, phone)
     app[ASSIGNER] = assigner
+    app[LOAD_WEIGHTS] = dict(setup.rules.weights)
     assigner.start()
     yield
     await assigner.stop()
@@ -320,11 +322,13 @@ async def _sla_board(app: web.Application) -> AsyncIterator[None]:
     async def publish(board: SlaBoard) -> None:
         await notifier.emit("sla_board", sla_views.sla_board_payload(board), rooms=["supervisors"])
 
+    loads: dict[str, float] = app[LOAD_WEIGHTS]
     feed = SlaBoardFeed(
         sessions=app[READS],
         clock=app[CLOCK],
         publish=publish,
         interval=app[SETTINGS].sla_watch_interval,
+        weights=loads,
     )
 
     async def poke(_event: DomainEvent) -> None:

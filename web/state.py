@@ -32,4 +32,6 @@ SLA_SOURCE = web.AppKey("sla_source", SlaSetupSource)
 SLA_BOARD_FEED = web.AppKey("sla_board_feed", SlaBoardFeed)
 ATTENDANCE = web.AppKey("attendance", Attendance)
 ASSIGNER = web.AppKey("assigner", TicketAssigner)
+# Load weights per priority: the router's, so the board shows load as routing sees it.
+LOAD_WEIGHTS: web.AppKey[dict[str, float]] = web.AppKey("load_weights")
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)

@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from routing.router import DEFAULT_WEIGHTS
 from routing.sla_board import SlaBoard, read_board
 from routing.sla_reports import ReportDimension, SlaReport, read_report, report_window_problems
 from web.api.endpoints import SUPERVISORS, Endpoint, read_query
 from web.api.errors import ApiError
 from web.api.schemas import Out
-from web.state import CLOCK, READS
+from web.state import CLOCK, LOAD_WEIGHTS, READS
 
 # --- the board ---------------------------------------------------------------------------
 
@@ -97,11 +98,13 @@ def sla_board_payload(board: SlaBoard) -> dict[str, Any]:
 
 async def sla_board(request: web.Request) -> web.Response:
     query = read_query(request, SlaBoardQuery)
+    configured: dict[str, float] | None = request.app.get(LOAD_WEIGHTS)
     async with request.app[READS]() as session:
         board = await read_board(
             session,
             now=request.app[CLOCK].now(),
             horizon=timedelta(minutes=query.horizon_minutes),
+            weights=configured if configured is not None else DEFAULT_WEIGHTS,
         )
     return web.json_response(sla_board_payload(board))
 
