@@ -400,7 +400,19 @@ class SlaTimer(Base):
     fired_at: Mapped[datetime | None]
 
     # "Earliest unfired" and "due now" both read the fired_at IS NULL prefix in due order.
-    __table_args__ = (Index("ix_sla_timers_pending", "fired_at", "due_at"),)
+    __table_args__ = (
+        Index("ix_sla_timers_pending", "fired_at", "due_at"),
+        # "When is the next unfired timer due" must not scan the fired ones: with a
+        # million tickets PostgreSQL otherwise reads the whole table (~0.5 s).
+        Index(
+            "ix_sla_timers_unfired",
+            "due_at",
+            "level",
+            "id",
+            postgresql_where=text("fired_at IS NULL"),
+            sqlite_where=text("fired_at IS NULL"),
+        ),
+    )
 
 
 class OutboxMessage(Base):

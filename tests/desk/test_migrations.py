@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -20,17 +21,19 @@ async def _tables(url: str) -> set[str]:
 
 
 async def _columns(url: str) -> set[str]:
-    """Every ``table.column`` the database has."""
+    """Every ``table.column`` and ``table.index:name`` the database has."""
     engine = create_engine(url)
     async with engine.connect() as conn:
-        names = await conn.run_sync(
-            lambda c: {
-                f"{table}.{column['name']}"
-                for table in inspect(c).get_table_names()
-                for column in inspect(c).get_columns(table)
-            }
-        )
+        names = await conn.run_sync(lambda c: _schema_names(inspect(c)))
     await engine.dispose()
+    return names
+
+
+def _schema_names(inspector: Any) -> set[str]:
+    names = set()
+    for table in inspector.get_table_names():
+        names |= {f"{table}.{column['name']}" for column in inspector.get_columns(table)}
+        names |= {f"{table}.index:{index['name']}" for index in inspector.get_indexes(table)}
     return names
 
 
