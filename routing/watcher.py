@@ -231,9 +231,12 @@ class SlaWatcher:
                     .execution_options(synchronize_session=False)
                 )
             return ids
+        # By id only: the subquery already reads unfired rows under SQLite's write
+        # lock (BEGIN IMMEDIATE), and a second "fired_at IS NULL" here made SQLite
+        # walk every unfired timer (millions) instead of looking up the ids.
         claim = (
             update(SlaTimer)
-            .where(SlaTimer.id.in_(due), SlaTimer.fired_at.is_(None))
+            .where(SlaTimer.id.in_(due))
             .values(fired_at=now)
             .returning(SlaTimer.id)
             .execution_options(synchronize_session=False)
