@@ -141,25 +141,27 @@ class SlaWatcher:
                 # Look before claiming: a claim is a write, and pokes come with every
                 # ticket change, while timers fall due rarely.
                 next_due = await self.next_due()
+                was_due = next_due is not None and next_due <= self._clock.now()
                 fired = 0
-                if next_due is not None and next_due <= self._clock.now():
+                if was_due:
                     fired = await self.fire_due()
-                delay = await self._delay(just_fired=fired > 0)
+                    next_due = await self.next_due()
+                # A timer due when this round looked but claimed by nobody here is
+                # held by another process: pause.  One that fell due since (or that
+                # the loop woke a hair early for) is fired at once.
+                delay = self._delay_until(next_due, held=was_due and fired == 0)
             except Exception:  # the database is away, or one ticket is broken: retry later
                 log.exception("SLA watcher round failed; retrying in %s s", self._interval)
                 delay = self._interval
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
-    async def _delay(self, *, just_fired: bool = False) -> float:
-        next_due = await self.next_due()
+    def _delay_until(self, next_due: datetime | None, *, held: bool) -> float:
         if next_due is None:
             return self._interval
         seconds = (next_due - self._clock.now()).total_seconds()
         if seconds <= 0:
-            if just_fired:  # it fell due while this round fired the others: go on
-                return 0.0
-            return min(RETRY_SECONDS, self._interval)  # another process holds it
+            return min(RETRY_SECONDS, self._interval) if held else 0.0
         return min(seconds, self._interval)
 
     async def next_due(self) -> datetime | None:
