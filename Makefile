@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest --write-docs
 	$(BIN)/python -m bench.pop_latency --write-docs
 	$(BIN)/python -m bench.router --write-docs
+	$(BIN)/python -m bench.sla --write-docs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
