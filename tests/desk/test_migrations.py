@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from desk import migrate
 from desk.db import create_engine
@@ -52,8 +52,22 @@ async def _diff(url: str) -> list[object]:
 def _urls(tmp_path: Path) -> list[str]:
     urls = [f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"]
     if POSTGRES_URL:
-        urls.append(_asyncpg(POSTGRES_URL).rsplit("/", 1)[0] + "/postgres")
+        urls.append(asyncio.run(_empty_postgres_database()))
     return urls
+
+
+async def _empty_postgres_database() -> str:
+    """A database of its own beside the test one, so parallel runs on other databases stay apart."""
+    server, _, name = _asyncpg(POSTGRES_URL).rpartition("/")
+    own = f"{name}_migrations"
+    engine = create_engine(f"{server}/postgres")
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own})
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{own}"'))
+    await engine.dispose()
+    return f"{server}/{own}"
 
 
 def test_migrations_upgrade_an_empty_database_and_downgrade_one_step(tmp_path: Path) -> None:
