@@ -452,7 +452,11 @@ class CallRecorder:
                 for call_id, number in calls:
                     if call_id not in self._cards:
                         card = await caller_card(
-                            session, number, region=self._region, exclude_call=call_id
+                            session,
+                            number,
+                            region=self._region,
+                            now=self._clock.now(),
+                            exclude_call=call_id,
                         )
                         self._cards.remember(call_id, card)
         finally:
@@ -474,7 +478,11 @@ class CallRecorder:
         async with self._reads() as session:
             for call_id, decision in missing.items():
                 card = await caller_card(
-                    session, decision.caller_number_raw, region=self._region, exclude_call=call_id
+                    session,
+                    decision.caller_number_raw,
+                    region=self._region,
+                    now=self._clock.now(),
+                    exclude_call=call_id,
                 )
                 self._cards.remember(call_id, card)
 

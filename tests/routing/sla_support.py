@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from desk.clock import FakeClock
-from desk.customers import CustomerDraft, create_customer
+from desk.customers import CustomerDraft, PhoneIn, create_customer
 from desk.events import DomainEvent, EventBus, UnitOfWork
 from desk.models import MessageKind, Role, SlaTimer, Ticket, TicketChange, TicketClock, Tier
 from desk.ticket_changes import TicketPatch, add_message, change_ticket
@@ -26,6 +26,7 @@ from routing.watcher import SlaWatcher
 from tests.conftest import Database
 
 BERLIN = ZoneInfo("Europe/Berlin")
+HANS_PHONE = "+4930123456789"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 OFFICE: dict[str, Any] = {
     "time_zone": "Europe/Berlin",
@@ -239,7 +240,10 @@ async def _seed(database: Database, clock: FakeClock) -> dict[str, int]:
             now=now,
         )
         customer = await create_customer(
-            uow, CustomerDraft(name="Hans", tier=Tier.STANDARD), region="DE", now=now
+            uow,
+            CustomerDraft(name="Hans", tier=Tier.STANDARD, phones=[PhoneIn(number=HANS_PHONE)]),
+            region="DE",
+            now=now,
         )
         gold = await create_customer(
             uow, CustomerDraft(name="Goldie", tier=Tier.GOLD), region="DE", now=now
