@@ -24,7 +24,7 @@ from cti.normalise import normalise
 from cti.notices import AgentStateChanged, BoardChanged
 from cti.pops import PopDesk
 from cti.queue_state import QueueBoard
-from cti.recorder import CallbackPolicy, CallRecorder, Work, stop_quietly
+from cti.recorder import ArticleSuggester, CallbackPolicy, CallRecorder, Work, stop_quietly
 from cti.tracker import CallTracker, resync
 from desk.clock import Clock
 from desk.events import EventBus
@@ -51,6 +51,7 @@ class PbxLink:
         clock: Clock,
         backoff_initial: float = 0.5,
         sla: SlaKeeper | None = None,
+        articles: ArticleSuggester | None = None,
     ) -> None:
         self._settings, self._bus, self._clock = settings, bus, clock
         self.directory = AgentDirectory(sessions=sessions)
@@ -68,6 +69,7 @@ class PbxLink:
             if settings.cti_callback_on_abandon
             else None,
             sla=sla,
+            articles=articles,
         )
         queues = settings.cti_queues
         self.tracker = CallTracker(trunks=settings.cti_trunks)

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -57,6 +57,15 @@ LOG_BATCH = 256
 # Caller cards and call row ids of this many recent calls are kept.
 CACHE_LIMIT = 10_000
 RETRIES = 3
+
+
+class ArticleSuggester(Protocol):
+    """Knowledge-base answers for a known caller's open problems, read in the card's
+    own read session (the composition root plugs the knowledge base in)."""
+
+    async def __call__(
+        self, session: AsyncSession, *, customer_id: int, language: str | None
+    ) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -189,8 +198,10 @@ class CallRecorder:
         region: str,
         callbacks: CallbackPolicy | None = None,
         sla: SlaKeeper | None = None,
+        articles: ArticleSuggester | None = None,
     ) -> None:
         self._sessions, self._reads = sessions, reads or sessions
+        self._articles = articles
         self._bus, self._clock = bus, clock
         self._directory, self._region = directory, region
         self._callbacks = callbacks
@@ -451,14 +462,7 @@ class CallRecorder:
             async with self._reads() as session:
                 for call_id, number in calls:
                     if call_id not in self._cards:
-                        card = await caller_card(
-                            session,
-                            number,
-                            region=self._region,
-                            now=self._clock.now(),
-                            exclude_call=call_id,
-                        )
-                        self._cards.remember(call_id, card)
+                        await self._read_card(session, call_id, number)
         finally:
             # Whatever happened, nobody waits any longer: a pop whose card is still
             # missing reads it itself.
@@ -477,14 +481,23 @@ class CallRecorder:
             return
         async with self._reads() as session:
             for call_id, decision in missing.items():
-                card = await caller_card(
-                    session,
-                    decision.caller_number_raw,
-                    region=self._region,
-                    now=self._clock.now(),
-                    exclude_call=call_id,
+                await self._read_card(session, call_id, decision.caller_number_raw)
+
+    async def _read_card(self, session: AsyncSession, call_id: str, number: str) -> None:
+        card = await caller_card(
+            session, number, region=self._region, now=self._clock.now(), exclude_call=call_id
+        )
+        customer = card["customer"]
+        if customer is not None and self._articles is not None:
+            try:
+                customer["suggested_articles"] = await self._articles(
+                    session, customer_id=customer["id"], language=customer["language"]
                 )
-                self._cards.remember(call_id, card)
+            except Exception:
+                # Suggestions help; a pop without them still tells who is calling.
+                log.exception("no article suggestions for customer %s", customer["id"])
+                customer["suggested_articles"] = []
+        self._cards.remember(call_id, card)
 
     def _pop_body(
         self,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.directory import MISS_RETRY, AgentDirectory
 from cti.events import CallRinging, CallStarted, Direction
 from cti.notices import ScreenPopped
 from cti.pops import PopDecision, PopPhase
-from cti.recorder import CallRecorder, Work
+from cti.recorder import ArticleSuggester, CallRecorder, Work
 from desk.clock import FakeClock
 from desk.demo_data import seed_demo
 from desk.events import DomainEvent, EventBus
@@ -83,3 +85,78 @@ async def test_an_unknown_phone_in_a_batch_does_not_stall_recording_behind_its_o
         calls = sorted((await session.scalars(select(Call.call_id))).all())
     assert calls == ["c1", "c2"]
     assert [type(e) for e in popped] == [ScreenPopped]
+
+
+def _ringing(call_id: str, number: str, at: datetime) -> PopDecision:
+    return PopDecision(
+        call_id=call_id,
+        agent_interface="PJSIP/1001",
+        phase=PopPhase.RINGING,
+        caller_number_raw=number,
+        caller_name="Erika",
+        queue="support",
+        reason="queue",
+        at=at,
+        direction=Direction.INBOUND,
+        call_started_at=at,
+    )
+
+
+async def _pop_with(
+    database: Database, clock: FakeClock, bus: EventBus, articles: ArticleSuggester
+) -> dict[str, Any]:
+    await seed_demo(sessions=database.sessions, bus=bus, region="DE", now=clock.now())
+    popped: list[ScreenPopped] = []
+
+    async def on_pop(event: ScreenPopped) -> None:
+        popped.append(event)
+
+    bus.subscribe(ScreenPopped, on_pop)
+    recorder = CallRecorder(
+        sessions=database.sessions,
+        bus=bus,
+        clock=clock,
+        directory=AgentDirectory(sessions=database.sessions),
+        region="DE",
+        articles=articles,
+    )
+    recorder.start()
+    try:
+        recorder.submit(Work(decisions=(_ringing("c1", "+4930123456789", clock.now()),)))
+        await asyncio.wait_for(recorder.drained(), 5)
+    finally:
+        await recorder.stop()
+    [pop] = popped
+    return pop.body
+
+
+async def test_a_known_callers_pop_carries_the_articles_suggested_for_them(
+    database: Database, clock: FakeClock, bus: EventBus
+) -> None:
+    asked: list[tuple[int, str | None]] = []
+
+    async def articles(
+        session: AsyncSession, *, customer_id: int, language: str | None
+    ) -> list[dict[str, Any]]:
+        asked.append((customer_id, language))
+        return [{"id": 7, "title": "Reset your router", "reason": "matches 'router'"}]
+
+    body = await _pop_with(database, clock, bus, articles)
+    customer = body["customer"]
+    assert asked == [(customer["id"], customer["language"])]
+    assert customer["suggested_articles"] == [
+        {"id": 7, "title": "Reset your router", "reason": "matches 'router'"}
+    ]
+
+
+async def test_a_failing_suggester_still_lets_the_pop_through_without_articles(
+    database: Database, clock: FakeClock, bus: EventBus
+) -> None:
+    async def articles(
+        session: AsyncSession, *, customer_id: int, language: str | None
+    ) -> list[dict[str, Any]]:
+        raise RuntimeError("search index unavailable")
+
+    body = await _pop_with(database, clock, bus, articles)
+    assert body["customer"]["name"] == "Erika Mustermann"
+    assert body["customer"]["suggested_articles"] == []
