@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import DateTime, event, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.types import TypeDecorator
+
+from desk.inline_sqlite import connect_inline
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -55,6 +58,11 @@ def create_engine(url: str, *, readers: bool = False, **kwargs: Any) -> AsyncEng
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     else:
         kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30, **kwargs}
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # Statements on the loop's thread: the write lock is held for the work
+            # only, not for thread round trips (desk/inline_sqlite.py).
+            kwargs.setdefault("async_creator", partial(connect_inline, database))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     event.listen(engine.sync_engine, "begin", _sqlite_deferred if readers else _sqlite_immediate)
@@ -67,7 +75,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # The inline writer waits for another process's lock in asyncio, never in SQLite.
+    inline = getattr(dbapi_connection.driver_connection, "runs_inline", False)
+    cursor.execute(f"PRAGMA busy_timeout={0 if inline else 30000}")
     cursor.close()
     # The driver's own transaction handling commits at SAVEPOINT, so a nested
     # transaction would survive its parent's rollback; take over BEGIN ourselves

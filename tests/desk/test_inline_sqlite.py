@@ -1,0 +1,109 @@
+"""The SQLite writer runs statements on the loop's thread and waits for another
+process's write lock in asyncio, so the loop keeps serving while it waits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from desk.db import create_engine
+from desk.inline_sqlite import InlineConnection, connect_inline
+
+
+def _engine(path: Path, *, lock_wait: float | None = None) -> AsyncEngine:
+    extra = (
+        {}
+        if lock_wait is None
+        else {"async_creator": partial(connect_inline, str(path), lock_wait=lock_wait)}
+    )
+    return create_engine(f"sqlite+aiosqlite:///{path}", **extra)
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> Path:
+    path = tmp_path / "w.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    return path
+
+
+async def _max_gap_while(work: asyncio.Task[object]) -> float:
+    """The longest the loop went without running a 5 ms ticker while ``work`` ran."""
+    gap, last = 0.0, time.monotonic()
+    while not work.done():
+        await asyncio.sleep(0.005)
+        now = time.monotonic()
+        gap, last = max(gap, now - last), now
+    return gap
+
+
+async def test_the_writer_engine_runs_its_statements_inline(db_file: Path) -> None:
+    engine = _engine(db_file)
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.driver_connection, InlineConnection)
+    reader = create_engine(f"sqlite+aiosqlite:///{db_file}", readers=True)
+    async with reader.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert not isinstance(raw.driver_connection, InlineConnection)
+    await engine.dispose()
+    await reader.dispose()
+
+
+async def test_a_write_waits_for_another_process_lock_without_stalling_the_loop(
+    db_file: Path,
+) -> None:
+    other = sqlite3.connect(db_file, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO notes (body) VALUES ('theirs')")
+    engine = _engine(db_file)
+
+    async def write() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES ('ours')"))
+
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, other.commit)
+    started = time.monotonic()
+    work = asyncio.create_task(write())
+    gap = await _max_gap_while(work)
+    await work
+    assert time.monotonic() - started >= 0.29  # it did wait for the lock
+    assert gap < 0.1  # ... and the loop kept running meanwhile
+    rows = other.execute("SELECT body FROM notes ORDER BY id").fetchall()
+    assert rows == [("theirs",), ("ours",)]
+    other.close()
+    await engine.dispose()
+
+
+async def test_a_lock_held_past_the_wait_limit_fails_the_write_with_database_is_locked(
+    db_file: Path,
+) -> None:
+    other = sqlite3.connect(db_file, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    engine = _engine(db_file, lock_wait=0.2)
+    with pytest.raises(Exception, match="database is locked"):
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES ('ours')"))
+    other.rollback()
+    other.close()
+    await engine.dispose()
+
+
+async def test_a_rolled_back_inline_transaction_leaves_nothing(db_file: Path) -> None:
+    engine = _engine(db_file)
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES ('gone')"))
+            raise RuntimeError("changed my mind")
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 0
+    await engine.dispose()
