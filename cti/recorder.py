@@ -34,6 +34,7 @@ from cti.events import (
 )
 from cti.notices import OriginateReported, ScreenPopped
 from cti.pops import PopDecision, PopPhase
+from desk.background import OwnedTask
 from desk.caller_card import caller_card
 from desk.calls import (
     CallStart,
@@ -113,7 +114,7 @@ class _Lane:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask(name, self._run)
         self.dropped = 0
 
     def put(self, items: Iterable[Any]) -> None:
@@ -122,13 +123,10 @@ class _Lane:
             self._queue.put_nowait(item)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._task.stop()
 
     async def drained(self) -> None:
         while not self._idle.is_set():

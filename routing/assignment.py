@@ -39,6 +39,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from desk.background import OwnedTask
 from desk.clock import Clock
 from desk.errors import DeskError
 from desk.events import DomainEvent, EventBus, Recipients, UnitOfWork
@@ -242,20 +243,16 @@ class TicketAssigner:
         self._last_assigned: dict[int, datetime] = {}
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._waiting: set[_Job] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("assigner", self._run)
         self.assigned = 0  # tickets this assigner has handed out
 
     # --- lifecycle and bus handlers (queue the work) ----------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="assigner")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._task.stop()
 
     async def settled(self) -> None:
         """Wait until the queued work is done (tests, orderly shutdown)."""

@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.background import OwnedTask
 from desk.clock import Clock
 from desk.models import Agent, SlaTimer, Team, Ticket, TicketClock, TicketStatus, User
 from routing.escalation import TimerKind
@@ -462,24 +463,19 @@ class SlaBoardFeed:
         self._horizon = horizon
         self._weights = weights
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("sla-board-feed", self._run)
         self.latest: SlaBoard | None = None  # for a supervisor who connects now
         self.published = 0
 
     def start(self) -> None:
-        if self._task is None:
-            loop = asyncio.get_running_loop()
-            self._task = loop.create_task(self._run(), name="sla-board-feed")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._task.stop()
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task.running
 
     def poke(self) -> None:
         """Something the board shows may have changed: recompute soon."""

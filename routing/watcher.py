@@ -36,6 +36,7 @@ from typing import TypedDict
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.background import OwnedTask
 from desk.clock import Clock
 from desk.events import DomainEvent, EventBus, UnitOfWork
 from desk.models import Agent, Role, SlaTimer, Team, Ticket, TicketClock, User
@@ -105,25 +106,21 @@ class SlaWatcher:
         self._batch = batch
         self._mail = mail  # None: e-mail is off
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("sla-watcher", self._run)
         self.fired = 0  # timers claimed by this watcher
         self.rounds = 0
 
     # --- lifecycle ----------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="sla-watcher")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._task.stop()
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task.running
 
     def use_setup(self, setup: SlaSetup) -> None:
         """Escalate by a new set-up from the next timer on (an admin changed it)."""
