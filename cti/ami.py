@@ -264,7 +264,7 @@ class AmiClient:
     def _dispatch(self, frames: list[Frame]) -> None:
         self._frames_received += len(frames)
         for frame in frames:
-            if frame.event is None:
+            if not frame.is_event:
                 entry = self._pending.get(frame.action_id or "")
                 if entry is not None:
                     self._on_reply(frame, entry)

@@ -103,6 +103,14 @@ class Frame:
         return self.get("Event")
 
     @property
+    def is_event(self) -> bool:
+        """Cheaper than ``event is not None`` for the reader's reply-or-event check."""
+        text = self._text
+        if text is not None and text.startswith("Event: "):
+            return True
+        return self.get("Event") is not None
+
+    @property
     def response(self) -> str | None:
         text = self._text
         if text is not None and text.startswith("Response: "):

@@ -170,3 +170,19 @@ def test_wire_frames_equal_plain_frames_and_pickle_as_plain_frames() -> None:
     assert {frame, plain} == {plain}
     restored = pickle.loads(pickle.dumps(frame))
     assert type(restored) is Frame and restored == plain
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (Frame.from_text("Event: Hangup\r\nUniqueid: 1"), True),
+        (Frame.from_text("Response: Success\r\nActionID: 1"), False),
+        (Frame.from_text("ActionID: 1\r\nevent: Hangup"), True),
+        (Frame.of(Event="Hangup"), True),
+        (Frame.of(Response="Success"), False),
+    ],
+    ids=["wire-event", "wire-response", "event-key-not-first", "built-event", "built-response"],
+)
+def test_a_frame_is_an_event_exactly_when_it_has_an_event_key(frame: Frame, expected: bool) -> None:
+    assert frame.is_event is expected
+    assert (frame.event is not None) is expected
