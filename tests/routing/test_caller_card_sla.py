@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from desk.caller_card import caller_card
 from desk.clock import FakeClock
 from tests.conftest import Database
 from tests.routing.sla_support import HANS_PHONE, World, berlin
+
+
+@pytest.fixture
+async def opened(database: Database, clock: FakeClock) -> tuple[World, int]:
+    """A ticket for Hans, opened on a Tuesday morning in the Berlin office."""
+    clock.set(berlin(2026, 11, 24, 9))
+    world = await World.create(database, clock)
+    return world, await world.open()
 
 
 async def _tickets(world: World) -> list[dict[str, object]]:
@@ -19,11 +29,9 @@ async def _tickets(world: World) -> list[dict[str, object]]:
 
 
 async def test_an_open_ticket_in_the_card_carries_its_running_clocks_and_their_due_times(
-    database: Database, clock: FakeClock
+    opened: tuple[World, int], clock: FakeClock
 ) -> None:
-    clock.set(berlin(2026, 11, 24, 9))
-    world = await World.create(database, clock)
-    ticket_id = await world.open()
+    world, ticket_id = opened
     [ticket] = await _tickets(world)
     assert ticket["id"] == ticket_id and ticket["sla_status"] == "on_track"
     clocks = {c["clock"]: c for c in ticket["sla"]}  # type: ignore[attr-defined]
@@ -36,11 +44,9 @@ async def test_an_open_ticket_in_the_card_carries_its_running_clocks_and_their_d
 
 
 async def test_a_clock_inside_its_warning_window_shows_the_ticket_at_risk(
-    database: Database, clock: FakeClock
+    opened: tuple[World, int], clock: FakeClock
 ) -> None:
-    clock.set(berlin(2026, 11, 24, 9))
-    world = await World.create(database, clock)
-    ticket_id = await world.open()
+    world, ticket_id = opened
     first = (await world.clocks(ticket_id))["first_response"]
     assert first.warn_at is not None
     clock.set(first.warn_at + timedelta(seconds=1))
@@ -49,11 +55,9 @@ async def test_a_clock_inside_its_warning_window_shows_the_ticket_at_risk(
 
 
 async def test_a_running_clock_past_due_shows_breached_before_the_watcher_records_it(
-    database: Database, clock: FakeClock
+    opened: tuple[World, int], clock: FakeClock
 ) -> None:
-    clock.set(berlin(2026, 11, 24, 9))
-    world = await World.create(database, clock)
-    ticket_id = await world.open()
+    world, ticket_id = opened
     first = (await world.clocks(ticket_id))["first_response"]
     assert first.due_at is not None and first.breached_at is None
     clock.set(first.due_at + timedelta(seconds=1))
@@ -64,11 +68,9 @@ async def test_a_running_clock_past_due_shows_breached_before_the_watcher_record
 
 
 async def test_a_ticket_waiting_on_the_customer_shows_its_resolution_clock_paused(
-    database: Database, clock: FakeClock
+    opened: tuple[World, int], clock: FakeClock
 ) -> None:
-    clock.set(berlin(2026, 11, 24, 9))
-    world = await World.create(database, clock)
-    ticket_id = await world.open()
+    world, ticket_id = opened
     await world.reply(ticket_id)
     await world.change(ticket_id, status="pending")
     [ticket] = await _tickets(world)
