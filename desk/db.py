@@ -43,7 +43,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def create_engine(url: str, *, readers: bool = False, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, readers: bool = False, background_checkpoints: bool = False, **kwargs: Any
+) -> AsyncEngine:
     """The engine writes go through, or (``readers=True``) one for read-only work.
 
     SQLite has one writer at a time, and a connection waiting for the write lock
@@ -58,18 +60,30 @@ def create_engine(url: str, *, readers: bool = False, **kwargs: Any) -> AsyncEng
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     else:
         kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30, **kwargs}
-        database = make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
+        database = sqlite_database(url)
+        if database is not None:
             # Statements on the loop's thread: the write lock is held for the work
             # only, not for thread round trips (desk/inline_sqlite.py).
             kwargs.setdefault("async_creator", partial(connect_inline, database))
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    # With background checkpoints (desk/wal_checkpoints.py, the service) no commit
+    # on the loop's thread stops to copy the log back and fsync.
+    pragmas = partial(_sqlite_pragmas, autocheckpoint=not background_checkpoints)
+    event.listen(engine.sync_engine, "connect", pragmas)
     event.listen(engine.sync_engine, "begin", _sqlite_deferred if readers else _sqlite_immediate)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_database(url: str) -> str | None:
+    """The database file of a SQLite URL; None for PostgreSQL and in-memory SQLite."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else database
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, autocheckpoint: bool = True) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers go on while one writer commits; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -78,6 +92,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The inline writer waits for another process's lock in asyncio, never in SQLite.
     inline = getattr(dbapi_connection.driver_connection, "runs_inline", False)
     cursor.execute(f"PRAGMA busy_timeout={0 if inline else 30000}")
+    if not autocheckpoint:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
     # The driver's own transaction handling commits at SAVEPOINT, so a nested
     # transaction would survive its parent's rollback; take over BEGIN ourselves
