@@ -26,6 +26,7 @@ from cti.pops import PopDesk
 from cti.queue_state import QueueBoard
 from cti.recorder import ArticleSuggester, CallbackPolicy, CallRecorder, Work, stop_quietly
 from cti.tracker import CallTracker, resync
+from desk.background import OwnedTask
 from desk.clock import Clock
 from desk.events import EventBus
 from desk.settings import Settings
@@ -95,7 +96,7 @@ class PbxLink:
         self._board_dirty = asyncio.Event()
         self._published_agents: dict[str, tuple[str, str]] = {}
         self._published_link: str | None = None
-        self._board_task: asyncio.Task[None] | None = None
+        self._board_task = OwnedTask("wallboard", self._board_loop)
         self._board_fingerprint: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -104,16 +105,11 @@ class PbxLink:
         await self.directory.reload(now=self._clock.now())
         self.recorder.start()
         self.client.start()
-        self._board_task = asyncio.get_running_loop().create_task(
-            self._board_loop(), name="wallboard"
-        )
+        self._board_task.start()
 
     async def stop(self) -> None:
         await self.client.stop()
-        task, self._board_task = self._board_task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._board_task.stop()
         await stop_quietly(self.recorder)
 
     @property
