@@ -44,7 +44,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def create_engine(
-    url: str, *, readers: bool = False, background_checkpoints: bool = False, **kwargs: Any
+    url: str,
+    *,
+    readers: bool = False,
+    quick: bool = False,
+    background_checkpoints: bool = False,
+    **kwargs: Any,
 ) -> AsyncEngine:
     """The engine writes go through, or (``readers=True``) one for read-only work.
 
@@ -53,22 +58,23 @@ def create_engine(
     writer engine holds a single connection: writers queue for it in asyncio and
     take over the moment it is free; readers get their own engine, whose WAL
     transactions neither wait for nor block the writer.
+
+    On SQLite the writer runs its statements on the loop's thread (see
+    desk/inline_sqlite.py); so do ``quick`` readers, for short indexed reads on the
+    critical path of a screen pop (the caller card), where each thread round trip
+    would add to the time before the agent sees who is calling.
     """
     if not url.startswith("sqlite"):
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
-    if readers:
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-    else:
+    database = sqlite_database(url)
+    if database is not None and (quick or not readers):
+        kwargs.setdefault("async_creator", partial(connect_inline, database))
+    if not readers:
         kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30, **kwargs}
-        database = sqlite_database(url)
-        if database is not None:
-            # Statements on the loop's thread: the write lock is held for the work
-            # only, not for thread round trips (desk/inline_sqlite.py).
-            kwargs.setdefault("async_creator", partial(connect_inline, database))
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
     # With background checkpoints (desk/wal_checkpoints.py, the service) no commit
     # on the loop's thread stops to copy the log back and fsync.
-    pragmas = partial(_sqlite_pragmas, autocheckpoint=not background_checkpoints)
+    pragmas = partial(_sqlite_pragmas, autocheckpoint=not background_checkpoints, reader=readers)
     event.listen(engine.sync_engine, "connect", pragmas)
     event.listen(engine.sync_engine, "begin", _sqlite_deferred if readers else _sqlite_immediate)
     return engine
@@ -83,15 +89,19 @@ def sqlite_database(url: str) -> str | None:
     return None if database.startswith("file:") else database
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, autocheckpoint: bool = True) -> None:
+def _sqlite_pragmas(
+    dbapi_connection: Any, _record: Any, *, autocheckpoint: bool = True, reader: bool = False
+) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers go on while one writer commits; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # The inline writer waits for another process's lock in asyncio, never in SQLite.
+    # The inline writer waits for another process's lock in asyncio, never in SQLite;
+    # a WAL reader is busy only for an instant (log recovery), so it may wait briefly.
     inline = getattr(dbapi_connection.driver_connection, "runs_inline", False)
-    cursor.execute(f"PRAGMA busy_timeout={0 if inline else 30000}")
+    busy_ms = (20 if reader else 0) if inline else 30000
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     if not autocheckpoint:
         cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()

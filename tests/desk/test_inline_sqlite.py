@@ -58,6 +58,20 @@ async def test_the_writer_engine_runs_its_statements_inline(db_file: Path) -> No
     await reader.dispose()
 
 
+async def test_quick_readers_run_inline_and_see_what_the_writer_committed(db_file: Path) -> None:
+    engine = _engine(db_file)
+    quick = create_engine(f"sqlite+aiosqlite:///{db_file}", readers=True, quick=True)
+    async with quick.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.driver_connection, InlineConnection)
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('seen')"))
+    async with quick.connect() as conn:
+        assert (await conn.execute(text("SELECT body FROM notes"))).scalars().all() == ["seen"]
+    await engine.dispose()
+    await quick.dispose()
+
+
 async def test_a_write_waits_for_another_process_lock_without_stalling_the_loop(
     db_file: Path,
 ) -> None:
