@@ -461,13 +461,20 @@ class CallRecorder:
                 for call_id, number in calls:
                     if call_id not in self._cards:
                         await self._read_card(session, call_id, number)
+                    # A pop waits for its own card only, not for the rest of a burst;
+                    # and the loop gets a turn between cards read on its thread.
+                    self._card_ready(call_id)
+                    await asyncio.sleep(0)
         finally:
             # Whatever happened, nobody waits any longer: a pop whose card is still
             # missing reads it itself.
             for call_id, _ in calls:
-                waiting = self._card_reads.pop(call_id, None)
-                if waiting is not None and not waiting.done():
-                    waiting.set_result(None)
+                self._card_ready(call_id)
+
+    def _card_ready(self, call_id: str) -> None:
+        waiting = self._card_reads.pop(call_id, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     async def _read_cards(self, decisions: list[PopDecision]) -> None:
         for decision in decisions:
