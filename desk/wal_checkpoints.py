@@ -35,16 +35,19 @@ class WalCheckpointer:
         await self._task.stop()
 
     async def _run(self) -> None:
-        conn = await aiosqlite.connect(self._database, isolation_level=None)
+        conn: aiosqlite.Connection | None = None
         try:
             while True:
                 await asyncio.sleep(self._every)
+                if conn is None:
+                    conn = await _open(self._database)
                 try:
                     await self.checkpoint(conn)
                 except aiosqlite.Error:
                     log.exception("WAL checkpoint failed; trying again in %.1f s", self._every)
         finally:
-            await conn.close()
+            if conn is not None:
+                await conn.close()
 
     async def checkpoint(self, conn: aiosqlite.Connection) -> None:
         async with conn.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
@@ -52,3 +55,15 @@ class WalCheckpointer:
         self.rounds += 1
         if row is not None and row[2] > 0:
             self.pages_copied += row[2]
+
+
+async def _open(database: str) -> aiosqlite.Connection:
+    """Connect; a stop that arrives meanwhile waits for the connection and closes it,
+    or aiosqlite's thread would finish later and find the event loop gone."""
+    opening = asyncio.ensure_future(aiosqlite.connect(database, isolation_level=None))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        conn = await opening
+        await conn.close()
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from sqlalchemy import text
@@ -59,3 +60,19 @@ def test_only_a_sqlite_file_has_a_database_file() -> None:
     assert sqlite_database("sqlite+aiosqlite://") is None
     assert sqlite_database("sqlite+aiosqlite:///:memory:") is None
     assert sqlite_database("postgresql+asyncpg://u@h/db") is None
+
+
+async def test_a_checkpointer_stopped_at_once_leaves_no_thread_behind(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}", background_checkpoints=True)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY)"))
+    before = threading.active_count()
+    for every in (0.0, 0.001, 0.002):  # stopped before, while and after it connects
+        checkpointer = WalCheckpointer(str(path), every=every)
+        checkpointer.start()
+        await asyncio.sleep(every)
+        await checkpointer.stop()
+    await asyncio.sleep(0.05)
+    assert threading.active_count() == before
+    await engine.dispose()
