@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from desk.calls import recent_calls
 from desk.customers import match_phone
 from desk.models import Call, Customer, Ticket, TicketClock, TicketStatus
+from desk.surveys import last_satisfaction
 
 JsonDict = dict[str, Any]
 
@@ -127,8 +128,19 @@ async def caller_card(
             **customer_summary(customer),
             "last_calls": [call_summary(c) for c in calls[:5]],
             "open_tickets": await open_ticket_summaries(session, customer.id, now=now),
+            "last_satisfaction": satisfaction_summary(
+                await last_satisfaction(session, customer.id)
+            ),
         }
     return card
+
+
+def satisfaction_summary(answer: Mapping[str, Any] | None) -> JsonDict | None:
+    """The customer's newest survey answer, as the pop shows it (JSON-ready)."""
+    if answer is None:
+        return None
+    answered_at = answer["answered_at"]
+    return {**answer, "answered_at": answered_at.isoformat() if answered_at else None}
 
 
 async def open_ticket_summaries(

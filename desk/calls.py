@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 from desk.customers import add_to_timeline, match_phone
 from desk.errors import NotFound
 from desk.models import Agent, Call, CallDirection, CallOutcome, ScreenPop
+from desk.surveys import survey_after_call
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,7 @@ async def log_call_ended(
                 "talk_seconds": call.talk_seconds,
             },
         )
+    await survey_after_call(session, call, now=ended_at)  # if answered and surveys are on
     return True
 
 

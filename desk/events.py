@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Recipients:
-    """Who must hear of an event: agents (by agent id), teams, the supervisors' room."""
+    """Who must hear of an event: agents (by agent id), teams, the supervisors' room,
+    and users by user id (people who need not be agents, e.g. a team lead)."""
 
     agents: tuple[int, ...] = ()
     teams: tuple[int, ...] = ()
     supervisors: bool = False
+    users: tuple[int, ...] = ()
 
     NOBODY: ClassVar[Recipients]
 

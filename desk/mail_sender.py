@@ -31,6 +31,7 @@ import aiosmtplib
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.background import OwnedTask
 from desk.clock import Clock
 from desk.outbox import (
     CLAIM_LEASE,
@@ -72,6 +73,8 @@ def compose(message: ClaimedMessage, *, mail_from: str) -> EmailMessage:
     # RFC 3834: a notification, not a person writing; vacation replies stay away.
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body)
+    if message.html is not None:
+        email.add_alternative(message.html, subtype="html")
     return email
 
 
@@ -177,7 +180,7 @@ class MailSender:
         self._interval = interval
         self._jitter = jitter
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = OwnedTask("mail-sender", self._run)
         # Outcomes the database did not take (it was away); written next round.
         self._unrecorded: list[_Outcome] = []
         self.sent = 0  # messages this sender delivered
@@ -186,18 +189,14 @@ class MailSender:
     # --- lifecycle ----------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="mail-sender")
+        self._task.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._task.stop()
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task.running
 
     def poke(self) -> None:
         """Mail was enqueued (a commit): look now instead of at the old wake time."""

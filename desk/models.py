@@ -433,6 +433,8 @@ class OutboxMessage(Base):
     to: Mapped[list[str]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    # An HTML alternative to the plain-text body (surveys: their faces are links).
+    html_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -456,3 +458,118 @@ class SlaConfigRevision(Base):
     note: Mapped[str] = mapped_column(String(500), default="")
     changed_at: Mapped[datetime]
     changed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SurveyTemplate(Base):
+    """The questions a survey asks, chosen per team and/or channel.  Editing one
+    writes a new ``SurveyTemplateVersion``: a sent survey keeps the version it
+    was sent with, so old answers keep their meaning."""
+
+    __tablename__ = "survey_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Empty team and channel: the fallback for everything no other template covers.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SurveyTemplateVersion(Base):
+    __tablename__ = "survey_template_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("survey_templates.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    # [{"key", "kind" (csat, nps, ces, yes_no, text), "required", "label": {lang: text}}]
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+
+
+class Survey(Base):
+    """One survey sent to one customer about one ticket or call, and its answer.
+
+    Who and what it was about (agent, team, queue, tier, channel) is copied in
+    when it is sent, so reports keep what was true then.  The answer lives on
+    the same row: the first submit sets ``answered_at`` (one response per survey)."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_version_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_template_versions.id", ondelete="RESTRICT")
+    )
+    trigger: Mapped[str] = mapped_column(String(16))  # ticket_solved, call_answered, manual
+    channel: Mapped[str] = mapped_column(String(16))  # how it is delivered: email
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(10))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True
+    )
+    call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    queue: Mapped[str | None] = mapped_column(String(80))
+    # The ticket's channel (phone, web, email …) or "phone" for a call: reports group by it.
+    source_channel: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    send_at: Mapped[datetime] = mapped_column(index=True)  # reports: surveys sent in a window
+    expires_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[datetime | None] = mapped_column(index=True)
+    changed_at: Mapped[datetime | None]
+    csat: Mapped[int | None] = mapped_column(Integer)
+    nps: Mapped[int | None] = mapped_column(Integer)
+    ces: Mapped[int | None] = mapped_column(Integer)
+    # The other questions' answers by question key (yes/no, free text).
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    comment: Mapped[str | None] = mapped_column(Text)
+    may_contact: Mapped[bool | None] = mapped_column(Boolean)
+
+    __table_args__ = (
+        # Fatigue ("one survey per customer per period") and the caller card's
+        # "last satisfaction" both read a customer's newest surveys.
+        Index("ix_surveys_customer_created", "customer_id", "created_at"),
+        Index("ix_surveys_customer_answered", "customer_id", "answered_at"),
+    )
+
+
+class SurveyFollowUp(Base):
+    """A low score someone must look at: on the board until acknowledged with a note."""
+
+    __tablename__ = "survey_follow_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("surveys.id", ondelete="CASCADE"), unique=True
+    )
+    raised_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(200))
+    reopened_ticket: Mapped[bool] = mapped_column(Boolean, default=False)
+    lead_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(index=True)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class SurveyOptOut(Base):
+    """A customer who asked not to be surveyed (from a survey page or by an agent)."""
+
+    __tablename__ = "survey_opt_outs"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    opted_out_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(32))

@@ -61,6 +61,7 @@ class ClaimedMessage:
     body: str
     created_at: datetime
     attempts: int
+    html: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,14 @@ async def enqueue_mail(
     subject: str,
     body: str,
     now: datetime,
+    html: str | None = None,
+    not_before: datetime | None = None,
 ) -> bool:
-    """Write an e-mail into the outbox in the caller's transaction, due now.
+    """Write an e-mail into the outbox in the caller's transaction, due now or
+    (``not_before``) later: a sender delivers nothing before it is due.
     False: a message with this key exists already, and nothing was written."""
+    if not_before is not None and not_before < now:
+        raise ValueError("not_before is in the past; leave it out to send now")
     if not to:
         raise ValueError("an e-mail needs at least one recipient")
     if not dedupe_key or len(dedupe_key) > 200:
@@ -123,9 +129,10 @@ async def enqueue_mail(
         "to": list(to),
         "subject": subject,
         "body": body,
+        "html_body": html,
         "created_at": now,
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": not_before or now,
     }
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
@@ -187,6 +194,7 @@ async def claim_due(
             OutboxMessage.to,
             OutboxMessage.subject,
             OutboxMessage.body,
+            OutboxMessage.html_body,
             OutboxMessage.created_at,
             OutboxMessage.attempts,
         ).execution_options(synchronize_session=False)
@@ -200,6 +208,7 @@ async def claim_due(
             body=row.body,
             created_at=row.created_at,
             attempts=row.attempts,
+            html=row.html_body,
         )
         for row in rows
     ]
@@ -246,6 +255,28 @@ async def record_failure(
         update(OutboxMessage)
         .where(*_still_claimed(message))
         .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def withdraw(session: AsyncSession, dedupe_key: str, *, now: datetime, reason: str) -> bool:
+    """Take back a message no sender has taken yet (it waits for its time): kept,
+    marked failed with ``reason``.  False: it was sent, given up, never written,
+    or a sender has tried it — once tried, it may be on its way, so it stays."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.dedupe_key == dedupe_key,
+            OutboxMessage.attempts == 0,  # attempts counts claims: nobody holds it
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.failed_at.is_(None),
+        )
+        .values(
+            next_attempt_at=None,
+            failed_at=now,
+            last_error=f"withdrawn: {reason}"[:_ERROR_LENGTH],
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))

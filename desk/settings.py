@@ -32,7 +32,13 @@ DEMO_SECRET_KEY = "demo-only-secret-key-not-for-production-use"
 ENV_PREFIX = "DESK_"
 # Variables with the prefix that configure tooling rather than the service.
 ENV_IGNORED = frozenset(
-    {"DESK_CONFIG_DIR", "DESK_TEST_POSTGRES_URL", "DESK_TEST_REDIS_URL", "DESK_AMI_RECORDINGS"}
+    {
+        "DESK_CONFIG_DIR",
+        "DESK_TEST_POSTGRES_URL",
+        "DESK_TEST_REDIS_URL",
+        "DESK_AMI_RECORDINGS",
+        "DESK_SCREENSHOTS",
+    }
 )
 
 
@@ -49,6 +55,19 @@ class QueueSettings(BaseModel):
     service_level_seconds: float = Field(20, gt=0, le=3600)
     # The team whose callback tickets an abandoned call of this queue becomes.
     team: str | None = None
+
+
+class SurveyTriggerSettings(BaseModel):
+    """One survey trigger (a ticket solved, an answered call): on or off, its delay,
+    and the channels it may use, in order of preference."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    delay_minutes: float = Field(30, ge=0, le=7 * 24 * 60)
+    channels: list[Literal["email"]] = Field(["email"], min_length=1)
+    # Calls only: shorter conversations (a wrong number) are not surveyed.
+    min_talk_seconds: float = Field(0, ge=0, le=3600)
 
 
 class Settings(BaseModel):
@@ -116,6 +135,26 @@ class Settings(BaseModel):
     routing_sweep_interval: float = Field(60, gt=0, le=3600)
     automation_rules: list[dict[str, Any]] = []
 
+    # Satisfaction surveys (desk.surveys): what triggers one, how often a customer
+    # may get one, how long its link works, and which score needs a person.
+    surveys_enabled: bool = False
+    # The public address the survey links start with; empty: http://host:port.
+    surveys_base_url: str = ""
+    surveys_ticket_solved: SurveyTriggerSettings = SurveyTriggerSettings()
+    surveys_call_answered: SurveyTriggerSettings = SurveyTriggerSettings(
+        enabled=False, delay_minutes=10, min_talk_seconds=30
+    )
+    surveys_period_days: float = Field(30, ge=0, le=365)
+    surveys_expire_days: float = Field(14, gt=0, le=365)
+    surveys_edit_minutes: float = Field(30, ge=0, le=7 * 24 * 60)
+    surveys_excluded_tags: list[str] = ["spam", "duplicate"]
+    # A score at or under these is low; -1 switches a scale off (TOML has no null).
+    surveys_low_csat: int = Field(2, ge=-1, le=5)
+    surveys_low_nps: int = Field(6, ge=-1, le=10)
+    surveys_low_ces: int = Field(-1, ge=-1, le=7)
+    surveys_reopen_ticket: bool = True
+    surveys_comment_max: int = Field(2000, ge=1, le=10_000)
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -173,6 +212,23 @@ class Settings(BaseModel):
         if not local or not domain or any(c.isspace() for c in address):
             raise ValueError("must be an e-mail address like 'Calldesk <desk@example.com>'")
         return value
+
+    @field_validator("surveys_base_url")
+    @classmethod
+    def _survey_base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and (
+            not value.startswith(("https://", "http://"))
+            or any(c.isspace() for c in value)
+            or "?" in value
+            or "#" in value
+        ):
+            raise ValueError("must be an http(s):// address like https://desk.example.com")
+        return value
+
+    @property
+    def survey_link_base(self) -> str:
+        return self.surveys_base_url or f"http://{self.host}:{self.port}"
 
     @property
     def is_demo(self) -> bool:

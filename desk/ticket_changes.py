@@ -28,6 +28,7 @@ from desk.models import (
     TicketStatus,
     User,
 )
+from desk.surveys import survey_follows_ticket
 from desk.ticket_status import check_transition, status_after_customer_message
 from desk.tickets import agent_of_user, get_ticket
 
@@ -215,6 +216,15 @@ async def change_ticket(
             message=None,
             now=now,
         )
+    if patch.status is not None:  # solved: a survey; reopened: take back an unsent one
+        await survey_follows_ticket(
+            session,
+            ticket,
+            old=old_status,
+            new=patch.status,
+            close_reason=patch.close_reason,
+            now=now,
+        )
     events.insert(0, await _changed_event(session, ticket, changes, now))
     return ticket, events
 
@@ -289,6 +299,10 @@ async def add_message(
     if sla is not None:
         events += await sla.ticket_changed(
             session, ticket, old_status=old_status if new_status else None, message=kind, now=now
+        )
+    if new_status is not None:
+        await survey_follows_ticket(
+            session, ticket, old=old_status, new=new_status, close_reason=None, now=now
         )
     changes.append(("message", None, kind.value))
     events.insert(0, await _changed_event(session, ticket, changes, now))
