@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import kb.records  # noqa: F401  (its tables are on Base.metadata, truncated below)
 from desk import migrate
 from desk.auth import use_cheap_hashing_for_tests
 from desk.clock import FakeClock
