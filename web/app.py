@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -19,14 +21,22 @@ from aiohttp import web
 from cti.link import PbxLink
 from cti.notices import AgentStateChanged
 from desk.clock import Clock, SystemClock
-from desk.db import create_engine, database_status, session_factory
+from desk.db import create_engine, database_status, session_factory, sqlite_database
 from desk.events import DomainEvent, EventBus
 from desk.mail_sender import MailSender, SmtpRelay
 from desk.migrate import schema_problem
 from desk.models import Role, User
 from desk.settings import Settings
+from desk.survey_answers import SurveyAnswers
+from desk.survey_policy import SurveyPolicy, low_score_rule
+from desk.survey_tokens import TokenKey
+from desk.surveys import SurveyScheduler
+from desk.surveys import attach as attach_surveys
 from desk.ticket_changes import TicketChanged
 from desk.tickets import TicketOpened
+from desk.wal_checkpoints import WalCheckpointer
+from kb.options import KbOptions
+from kb.suggestions import pop_articles
 from routing.assignment import Attendance, TicketAssigner
 from routing.router import PhoneState
 from routing.routing_config import RoutingConfigError, load_routing_setup
@@ -40,8 +50,11 @@ from web.api import (
     auth_views,
     call_views,
     customer_views,
+    kb_views,
     sla_policy_views,
     sla_views,
+    survey_report_views,
+    survey_views,
     ticket_views,
     user_views,
 )
@@ -50,7 +63,16 @@ from web.api.errors import error_middleware
 from web.api.openapi import build_openapi
 from web.api.schemas import HealthOut
 from web.notifier import Notifier
-from web.pages import public_ticket
+from web.pages import (
+    agent_desk,
+    customer_page,
+    desk_tickets,
+    help_center,
+    public_ticket,
+    sign_in,
+    survey,
+    wallboard,
+)
 from web.presence import TicketPresence
 from web.realtime import (
     create_socket_server,
@@ -67,6 +89,7 @@ from web.state import (
     LINK,
     LOAD_WEIGHTS,
     MAIL_SENDER,
+    POP_READS,
     READS,
     SESSIONS,
     SETTINGS,
@@ -75,11 +98,15 @@ from web.state import (
     SLA_KEEPER,
     SLA_SOURCE,
     SLA_WATCHER,
+    SURVEY_ANSWERS,
+    SURVEY_SCHEDULER,
+    SURVEY_TOKEN_KEY,
 )
 
 log = logging.getLogger(__name__)
 NOTIFIER = web.AppKey("notifier", Notifier)
 OPENAPI = web.AppKey("openapi", dict)
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def app_version() -> str:
@@ -127,6 +154,10 @@ def api_endpoints() -> list[Endpoint]:
         *ticket_views.ENDPOINTS,
         *sla_policy_views.ENDPOINTS,
         *sla_views.ENDPOINTS,
+        # Reports before surveys: /surveys/reports must not be taken for /surveys/{id}.
+        *survey_report_views.ENDPOINTS,
+        *survey_views.ENDPOINTS,
+        *kb_views.ENDPOINTS,
     ]
 
 
@@ -139,14 +170,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     if problem is not None:
         raise StartupError(problem)
     url = app[SETTINGS].database_url
-    engine = create_engine(url)
-    readers = create_engine(url, readers=True) if url.startswith("sqlite") else engine
+    sqlite_file = sqlite_database(url)
+    engine = create_engine(url, background_checkpoints=sqlite_file is not None)
+    sqlite = url.startswith("sqlite")
+    readers = create_engine(url, readers=True) if sqlite else engine
+    quick = create_engine(url, readers=True, quick=True) if sqlite else engine
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
     app[READS] = session_factory(readers)
+    app[POP_READS] = session_factory(quick)
+    checkpoints = WalCheckpointer(sqlite_file) if sqlite_file is not None else None
+    if checkpoints is not None:
+        checkpoints.start()
     yield
+    if checkpoints is not None:
+        await checkpoints.stop()
     await engine.dispose()
     await readers.dispose()
+    await quick.dispose()
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:
@@ -271,6 +312,29 @@ async def _mail(app: web.Application) -> AsyncIterator[None]:
     await sender.stop()
 
 
+async def _surveys(app: web.Application) -> AsyncIterator[None]:
+    """Survey links are answered always (old e-mails keep working); new surveys are
+    triggered only with surveys on and e-mail configured."""
+    settings = app[SETTINGS]
+    key = app[SURVEY_TOKEN_KEY] = TokenKey.from_secret(settings.secret_key.get_secret_value())
+    app[SURVEY_ANSWERS] = SurveyAnswers(
+        sessions=app[SESSIONS],
+        reads=app[READS],
+        bus=app[BUS],
+        rule=low_score_rule(settings),
+        edit_window=timedelta(minutes=settings.surveys_edit_minutes),
+        reopen_ticket=settings.surveys_reopen_ticket,
+        sla=app[SLA_KEEPER],
+    )
+    if settings.surveys_enabled and settings.mail_enabled:
+        scheduler = SurveyScheduler(policy=SurveyPolicy.from_settings(settings), key=key)
+        attach_surveys(app[SESSIONS], scheduler)
+        app[SURVEY_SCHEDULER] = scheduler
+    app[SURVEY_ANSWERS].start()
+    yield
+    await app[SURVEY_ANSWERS].stop()
+
+
 async def _routing(app: web.Application) -> AsyncIterator[None]:
     """Ticket routing: rules from routing.toml and the assigner that applies them."""
     try:
@@ -346,11 +410,13 @@ async def _pbx_link(app: web.Application) -> AsyncIterator[None]:
     link = PbxLink(
         settings=app[SETTINGS],
         sessions=app[SESSIONS],
-        reads=app[READS],
+        reads=app[POP_READS],
         bus=app[BUS],
         clock=app[CLOCK],
         # Callback tickets for abandoned calls run SLA clocks like any other ticket.
         sla=app[SLA_KEEPER],
+        # What the knowledge base suggests for the caller's open tickets, in the pop.
+        articles=pop_articles,
     )
     await link.start()
     app[LINK] = link
@@ -366,12 +432,24 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[BUS] = bus or EventBus()
     app[ATTENDANCE] = Attendance()
+    app[kb_views.KB_OPTIONS] = KbOptions()
 
     endpoints = api_endpoints()
     register(app, endpoints)
     # Customer pages: Jinja2 with autoescape, rendered on the server, no JavaScript.
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("web", "templates"), autoescape=True)
     app.router.add_routes(public_ticket.ROUTES)
+    # The help center's routes start with /help/<language>; the form's come first.
+    app.router.add_routes(help_center.ROUTES)
+    app.router.add_routes(survey.ROUTES)
+    # Staff screens: server-rendered, with small scripts and the socket.io client served
+    # from web/static (the client is fetched from npm at setup: see the Makefile).
+    app.router.add_routes(sign_in.ROUTES)
+    app.router.add_routes(agent_desk.ROUTES)
+    app.router.add_routes(desk_tickets.ROUTES)
+    app.router.add_routes(customer_page.ROUTES)
+    app.router.add_routes(wallboard.ROUTES)
+    app.router.add_static("/static/", STATIC_DIR, name="static")
     app[OPENAPI] = build_openapi(endpoints, version=app_version())
 
     # The socket.io route must exist before the router freezes; its handlers
@@ -385,6 +463,7 @@ def create_app(
     if settings.mail_enabled:
         app.cleanup_ctx.append(_mail)
     app.cleanup_ctx.append(_sla)
+    app.cleanup_ctx.append(_surveys)
     app.cleanup_ctx.append(_routing)
     app.cleanup_ctx.append(_sla_board)
     if settings.ami_enabled:

@@ -29,6 +29,9 @@ from desk.demo_data import seed_demo
 from desk.events import EventBus
 from desk.migrate import upgrade
 from desk.settings import Settings, SettingsError, load_settings
+from kb.commands import kb_group
+from kb.demo_articles import seed_demo_articles
+from kb.options import KbOptions
 from web.app import StartupError, create_app
 
 DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
@@ -100,12 +103,17 @@ def serve() -> None:
 async def _seed(settings: Settings) -> Any:
     engine = create_engine(settings.database_url)
     try:
-        return await seed_demo(
+        summary = await seed_demo(
             sessions=session_factory(engine),
             bus=EventBus(),
             region=settings.phone_region,
             now=SystemClock().now(),
         )
+        # desk may not import kb, so the demo's articles are seeded here.
+        await seed_demo_articles(
+            session_factory(engine), now=SystemClock().now(), options=KbOptions()
+        )
+        return summary
     finally:
         await engine.dispose()
 
@@ -167,6 +175,9 @@ def simulator_context(settings: Settings) -> CleanupContext:
         await simulator.stop()
 
     return context
+
+
+cli.add_command(kb_group)
 
 
 def main() -> None:

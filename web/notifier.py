@@ -17,6 +17,7 @@ def rooms_of(recipients: Recipients) -> list[str]:
     rooms += [f"team:{team_id}" for team_id in recipients.teams]
     if recipients.supervisors:
         rooms.append("supervisors")
+    rooms += [f"user:{user_id}" for user_id in recipients.users]
     return rooms
 
 

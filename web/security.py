@@ -7,7 +7,10 @@ cannot make a signed-in browser change data.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -51,3 +54,49 @@ def _csrf_ok(request: web.Request) -> bool:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     header = request.headers.get(CSRF_HEADER, "")
     return bool(cookie) and hmac.compare_digest(cookie, header)
+
+
+FORM_TOKEN_LIFETIME = timedelta(hours=4)
+
+
+def form_token(secret: str, purpose: str, now: datetime) -> str:
+    """A signed, dated token for a server-rendered form (no session needed): proof
+    that a POST comes from a form this service rendered for ``purpose`` lately."""
+    issued = str(int(now.timestamp()))
+    return f"{issued}.{_sign_form(secret, purpose, issued)}"
+
+
+def form_token_is_valid(
+    secret: str,
+    purpose: str,
+    token: str,
+    now: datetime,
+    *,
+    lifetime: timedelta = FORM_TOKEN_LIFETIME,
+) -> bool:
+    issued, _, signature = token.partition(".")
+    if not issued.isdigit():
+        return False
+    if not hmac.compare_digest(signature, _sign_form(secret, purpose, issued)):
+        return False
+    age = now.timestamp() - int(issued)
+    return 0 <= age <= lifetime.total_seconds()
+
+
+def _sign_form(secret: str, purpose: str, issued: str) -> str:
+    message = f"{purpose}:{issued}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def set_session_cookies(
+    response: web.StreamResponse, token: str, *, lifetime: timedelta, secure: bool
+) -> None:
+    """The signed-in browser's cookies: the session (HTTP only) and the CSRF token,
+    which the pages' JavaScript reads and echoes in ``X-CSRF-Token``."""
+    max_age = int(lifetime.total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="Lax", secure=secure, max_age=max_age
+    )
+    response.set_cookie(
+        CSRF_COOKIE, secrets.token_urlsafe(24), samesite="Strict", secure=secure, max_age=max_age
+    )

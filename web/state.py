@@ -11,6 +11,9 @@ from desk.clock import Clock
 from desk.events import EventBus
 from desk.mail_sender import MailSender
 from desk.settings import Settings
+from desk.survey_answers import SurveyAnswers
+from desk.survey_tokens import TokenKey
+from desk.surveys import SurveyScheduler
 from routing.assignment import Attendance, TicketAssigner
 from routing.sla_admin import SlaSetupSource
 from routing.sla_board import SlaBoardFeed
@@ -23,6 +26,8 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 # Read-only work (who a token is, caller cards): never queues behind SQLite's writer.
 READS = web.AppKey("reads", async_sessionmaker[AsyncSession])
+# SQLite: short reads on the loop's thread for the pop's caller card (desk.db.create_engine).
+POP_READS = web.AppKey("pop_reads", async_sessionmaker[AsyncSession])
 BUS = web.AppKey("bus", EventBus)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 LINK = web.AppKey("pbx_link", PbxLink)
@@ -35,3 +40,8 @@ ASSIGNER = web.AppKey("assigner", TicketAssigner)
 # Load weights per priority: the router's, so the board shows load as routing sees it.
 LOAD_WEIGHTS: web.AppKey[dict[str, float]] = web.AppKey("load_weights")
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)
+# Satisfaction surveys: the answer recorder, the link's signing key, the scheduler
+# (the write paths find it through their sessions too).
+SURVEY_ANSWERS = web.AppKey("survey_answers", SurveyAnswers)
+SURVEY_TOKEN_KEY = web.AppKey("survey_token_key", TokenKey)
+SURVEY_SCHEDULER = web.AppKey("survey_scheduler", SurveyScheduler)

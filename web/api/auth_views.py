@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 from aiohttp import web
@@ -10,7 +9,7 @@ from aiohttp import web
 from desk.auth import authenticate, end_session, start_session
 from web.api.endpoints import PUBLIC, STAFF, Endpoint, current_user, read_body
 from web.api.schemas import LoginIn, LoginOut, UserOut, user_out
-from web.security import CSRF_COOKIE, SESSION_COOKIE, bearer_token
+from web.security import CSRF_COOKIE, SESSION_COOKIE, bearer_token, set_session_cookies
 from web.state import CLOCK, SESSIONS, SETTINGS
 
 
@@ -25,14 +24,7 @@ async def login(request: web.Request) -> web.Response:
         await session.commit()
         out = LoginOut(token=token, expires_at=now + lifetime, user=user_out(user))
     response = web.json_response(out.model_dump(mode="json"))
-    secure = settings.mode == "production"
-    max_age = int(lifetime.total_seconds())
-    response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="Lax", secure=secure, max_age=max_age
-    )
-    response.set_cookie(
-        CSRF_COOKIE, secrets.token_urlsafe(24), samesite="Strict", secure=secure, max_age=max_age
-    )
+    set_session_cookies(response, token, lifetime=lifetime, secure=settings.mode == "production")
     return response
 
 

@@ -8,9 +8,7 @@ field keep scripted posts out without asking people to solve puzzles.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiohttp_jinja2
@@ -21,29 +19,23 @@ from desk.errors import InvalidInput
 from desk.events import UnitOfWork
 from desk.public_tickets import PublicTicketRequest, open_public_ticket
 from web.pages.wording import language_of, wording
+from web.security import form_token as signed_form_token
+from web.security import form_token_is_valid
 from web.state import BUS, CLOCK, SESSIONS, SETTINGS, SLA_KEEPER
 
 FORM_FIELDS = ("name", "email", "phone", "subject", "description")
 HONEYPOT = "website"
-TOKEN_LIFETIME = timedelta(hours=4)
+
+
+FORM_PURPOSE = "public-ticket"
 
 
 def form_token(secret: str, now: datetime) -> str:
-    issued = str(int(now.timestamp()))
-    return f"{issued}.{_sign(secret, issued)}"
+    return signed_form_token(secret, FORM_PURPOSE, now)
 
 
 def token_is_valid(secret: str, token: str, now: datetime) -> bool:
-    issued, _, signature = token.partition(".")
-    if not issued.isdigit() or not hmac.compare_digest(signature, _sign(secret, issued)):
-        return False
-    age = now.timestamp() - int(issued)
-    return 0 <= age <= TOKEN_LIFETIME.total_seconds()
-
-
-def _sign(secret: str, issued: str) -> str:
-    message = f"public-ticket:{issued}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+    return form_token_is_valid(secret, FORM_PURPOSE, token, now)
 
 
 def _render(
