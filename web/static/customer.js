@@ -2,29 +2,10 @@
 "use strict";
 (() => {
   const t = JSON.parse(document.getElementById("customer-config").textContent).words;
-
-  function csrfToken() {
-    const found = document.cookie.match(/(?:^|;\s*)desk_csrf=([^;]*)/);
-    return found ? decodeURIComponent(found[1]) : "";
-  }
-
-  function duration(seconds) {
-    const s = Math.max(0, Math.round(seconds));
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const rest = s % 60;
-    if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m ${String(rest).padStart(2, "0")}s`;
-    if (m > 0) return `${m}m ${String(rest).padStart(2, "0")}s`;
-    return `${rest}s`;
-  }
+  const { csrfToken, tickCountdowns } = window.calldesk;
 
   function tick() {
-    const now = Date.now();
-    document.querySelectorAll("[data-due]").forEach((el) => {
-      const left = (Date.parse(el.dataset.due) - now) / 1000;
-      el.textContent = left >= 0 ? `${t.due_in} ${duration(left)}` : `${t.overdue} ${duration(-left)}`;
-      el.closest("[data-sla]")?.classList.toggle("overdue", left < 0);
-    });
+    tickCountdowns(t, Date.now());
   }
 
   const result = document.getElementById("dial-result");

@@ -11,33 +11,9 @@
   const pops = new Map(); // call_id -> {el, body, chosen}
   let lastSeq = 0;
   let audio = null;
+  const { api, duration, tickCountdowns } = window.calldesk;
 
   // --- the API ---------------------------------------------------------------------
-  function csrfToken() {
-    const found = document.cookie.match(/(?:^|;\s*)desk_csrf=([^;]*)/);
-    return found ? decodeURIComponent(found[1]) : "";
-  }
-
-  async function api(method, path, body) {
-    const response = await fetch(path, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (_) {
-      data = null;
-    }
-    if (!response.ok) {
-      const message = data && data.error ? data.error.message : response.statusText;
-      throw new Error(message);
-    }
-    return data;
-  }
-
   // --- small DOM helpers --------------------------------------------------------------
   function field(root, name) {
     return root.querySelector(`[data-field="${name}"]`);
@@ -58,16 +34,6 @@
     if (className) li.className = className;
     if (text !== undefined) li.textContent = text;
     return li;
-  }
-
-  function duration(seconds) {
-    const s = Math.max(0, Math.round(seconds));
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const rest = s % 60;
-    if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m ${String(rest).padStart(2, "0")}s`;
-    if (m > 0) return `${m}m ${String(rest).padStart(2, "0")}s`;
-    return `${rest}s`;
   }
 
   function when(iso) {
@@ -91,11 +57,7 @@
   // --- SLA countdowns and time in state tick every second ----------------------------
   function tick() {
     const now = Date.now();
-    document.querySelectorAll("[data-due]").forEach((el) => {
-      const left = (Date.parse(el.dataset.due) - now) / 1000;
-      el.textContent = left >= 0 ? `${t.due_in} ${duration(left)}` : `${t.overdue} ${duration(-left)}`;
-      el.closest("[data-sla]")?.classList.toggle("overdue", left < 0);
-    });
+    tickCountdowns(t, now);
     document.querySelectorAll("[data-since]").forEach((el) => {
       if (el.dataset.since) el.textContent = duration((now - Date.parse(el.dataset.since)) / 1000);
     });

@@ -9,16 +9,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   let day = config.day;
   let counted = null;
-
-  function duration(seconds) {
-    const s = Math.max(0, Math.round(seconds || 0));
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const rest = s % 60;
-    if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m ${String(rest).padStart(2, "0")}s`;
-    if (m > 0) return `${m}m ${String(rest).padStart(2, "0")}s`;
-    return `${rest}s`;
-  }
+  const { duration } = window.calldesk;
 
   function cell(tag, text, className) {
     const el = document.createElement(tag);
