@@ -4,6 +4,8 @@ a ticket from the call, the status control driving the PBX."""
 from __future__ import annotations
 
 import asyncio
+import re
+from typing import Any
 
 from playwright.async_api import Browser, expect
 from sqlalchemy import delete, select, update
@@ -180,4 +182,45 @@ async def test_an_agent_whose_language_is_chinese_gets_the_desk_and_its_pops_in_
     await expect(pop.locator('[data-field="phase"]')).to_have_text("振铃中", timeout=10_000)
     await note_pop_latency(desk, pop, interface="PJSIP/1002")
     await expect(pop.get_by_role("button", name="根据此通话创建工单")).to_be_visible()
+    await replay
+
+
+async def test_the_pop_suggests_the_knowledge_base_article_for_the_callers_open_ticket(
+    desk: LiveDesk, chromium: Browser
+) -> None:
+    e2e = desk.e2e
+
+    async def post(who: str, path: str, body: dict[str, object]) -> dict[str, Any]:
+        response = await e2e.client.post(path, json=body, headers=e2e.auth(who))
+        assert response.status in (200, 201), await response.text()
+        found: dict[str, Any] = await response.json()
+        return found
+
+    erika = await e2e.customer_id("Erika Mustermann")
+    await post(
+        "alice",
+        "/api/v1/tickets",
+        {"subject": "Voicemail PIN forgotten", "customer_id": erika},
+    )
+    draft = await post(
+        "alice",
+        "/api/v1/kb/articles",
+        {
+            "title": "Reset a forgotten voicemail PIN",
+            "body": "Dial *98, then follow the prompts.",
+            "audience": "public",
+        },
+    )
+    await post(
+        "sam",
+        f"/api/v1/kb/articles/{draft['id']}/transitions",
+        {"to": "published", "version": draft["head_version"]},
+    )
+    page = await signed_in(chromium, desk, "bob")
+    replay = asyncio.create_task(desk.play("support_ringall_answered", speed=SPEED))
+    pop = page.locator("article.pop")
+    articles = pop.locator('[data-field="articles"]')
+    await expect(articles).to_be_visible(timeout=10_000)
+    link = articles.get_by_role("link", name="Reset a forgotten voicemail PIN")
+    await expect(link).to_have_attribute("href", re.compile(r"^/help/en/articles/"))
     await replay
