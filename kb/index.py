@@ -214,22 +214,31 @@ async def _ranked(
     return Hits([row[0] for row in rows], len(rows), {row[0]: float(row[1]) for row in rows})
 
 
-async def ranked_ids(session: AsyncSession, groups: Sequence[Group], *, limit: int) -> list[int]:
-    """The best ``limit`` indexed articles for any of the terms, live or not, without
+async def ranked_ids(
+    session: AsyncSession,
+    groups: Sequence[Group],
+    *,
+    limit: int,
+    match_all: bool = False,
+    titles: bool = False,
+) -> list[int]:
+    """The best ``limit`` indexed articles for any of the terms (or, ``match_all``,
+    for every group; or, ``titles``, in the titles alone), live or not, without
     reading the articles (the caller keeps the live ones)."""
     params: dict[str, Any] = {"limit": limit}
     if is_sqlite(session):
-        params["q"] = fts5_query(groups, match_all=False)
+        params["q"] = fts5_query(groups, match_all=match_all, columns=HEADS if titles else ())
         sql = (
             "SELECT rowid FROM kb_search WHERE kb_search MATCH :q "
             f"ORDER BY bm25(kb_search, {SQLITE_WEIGHTS}), rowid LIMIT :limit"
         )
     else:
-        params["q"] = tsquery(groups, match_all=False)
+        params["q"] = tsquery(groups, match_all=match_all)
+        vector = "a.title_vector" if titles else "a.search_vector"
         sql = (
             "SELECT a.id FROM kb_articles a, to_tsquery('simple', :q) q(query) "
-            "WHERE a.search_vector @@ q.query "
-            f"ORDER BY ts_rank({POSTGRES_WEIGHTS}, a.search_vector, q.query) DESC, a.id "
+            f"WHERE {vector} @@ q.query "
+            f"ORDER BY ts_rank({POSTGRES_WEIGHTS}, {vector}, q.query) DESC, a.id "
             "LIMIT :limit"
         )
     return [row[0] for row in await session.execute(text(sql), params)]
@@ -246,6 +255,34 @@ async def document_counts(session: AsyncSession, terms: Sequence[str]) -> dict[s
     return {term: counts.get(term, 0) for term in terms}
 
 
+@dataclass(frozen=True)
+class RankPlan:
+    """Which terms to rank articles by, and how."""
+
+    terms: list[str]
+    # Even the rarest term matches more articles than ranking can afford (ranking
+    # reads each match's whole index entry: thousands cost tens of ms on PostgreSQL),
+    # so only the articles that have both it and the next rarest term are ranked.
+    both: bool = False
+
+
+async def rank_plan(
+    session: AsyncSession, terms: Sequence[str], *, budget: int | None = None
+) -> RankPlan:
+    budget = _budget(session) if budget is None else budget
+    counts = await document_counts(session, terms)
+    chosen = _rarest(terms, counts, budget)
+    if len(chosen) == 1 and counts[chosen[0]] > budget:
+        others = sorted((t for t in terms if counts[t] and t != chosen[0]), key=counts.__getitem__)
+        if others:
+            return RankPlan([chosen[0], others[0]], both=True)
+    return RankPlan(chosen)
+
+
+def _budget(session: AsyncSession) -> int:
+    return RANK_BUDGET["sqlite" if is_sqlite(session) else "postgresql"]
+
+
 async def rarest_terms(
     session: AsyncSession, terms: Sequence[str], *, budget: int | None = None
 ) -> list[str]:
@@ -253,9 +290,11 @@ async def rarest_terms(
     the rarest first (they weigh most in the ranking anyway), as long as the
     articles they match stay about within ``budget``, so ranking them stays cheap
     however common the ticket's words are.  Terms no article has are dropped."""
-    if budget is None:
-        budget = RANK_BUDGET["sqlite" if is_sqlite(session) else "postgresql"]
-    counts = await document_counts(session, terms)
+    budget = _budget(session) if budget is None else budget
+    return _rarest(terms, await document_counts(session, terms), budget)
+
+
+def _rarest(terms: Sequence[str], counts: dict[str, int], budget: int) -> list[str]:
     chosen: list[str] = []
     matched = 0
     for term in sorted(terms, key=lambda t: (counts[t], terms.index(t))):

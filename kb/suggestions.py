@@ -3,7 +3,7 @@
 Both are one indexed search: a few key words of the ticket (or of the caller's
 recent open tickets) with OR, best first, live articles of any audience (the
 agent is the reader).  Of the key words, the rarer ones are searched
-(kb.index.rarest_terms): they say most about the problem, and they keep the
+(kb.index.rank_plan): they say most about the problem, and they keep the
 number of articles to rank small however common the ticket's words are.
 Each suggestion says why it was chosen.  Nothing is cached: every call reads
 the current index in the caller's transaction.
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.models import Ticket, TicketStatus
-from kb.index import Scope, find, ranked_ids, rarest_terms
+from kb.index import Scope, find, rank_plan, ranked_ids
 from kb.records import KbArticle
 from kb.snippets import as_written
 from kb.terms import matched_terms, query_terms
@@ -149,13 +149,20 @@ async def _suggest(
     if not terms:
         return []
     scope = Scope(languages=(language,) if language else (), exclude_ids=exclude)
-    terms = await rarest_terms(session, terms)
+    plan = await rank_plan(session, terms)
+    terms = plan.terms
     if not terms:
         return []
     groups = [(term,) for term in terms]
     # Most indexed articles are live: rank without joining the articles, then keep the
     # live ones among twice the wanted number (and only if too few are, join and rank).
-    ids = [] if language else await ranked_ids(session, groups, limit=2 * limit + len(exclude))
+    wanted = 2 * limit + len(exclude)
+    ids = [] if language else await ranked_ids(session, groups, limit=wanted, match_all=plan.both)
+    if plan.both and len(ids) < limit:
+        # Few articles have both words: add those with the rarest in their title,
+        # where the best answers are (titles weigh most), ranked on the titles alone.
+        more = await ranked_ids(session, [(terms[0],)], limit=wanted, titles=True)
+        ids += [i for i in more if i not in ids]
     rows = await _rows(session, [i for i in ids if i not in exclude])
     if len(rows) < limit and (language or len(ids) == 2 * limit + len(exclude)):
         hits = await find(session, groups, scope, match_all=False, limit=limit, count=False)

@@ -13,7 +13,7 @@ from desk.clock import FakeClock
 from desk.db import create_engine, session_factory
 from kb.articles import change_state, create_article, edit_article
 from kb.categories import create_category
-from kb.index import Scope, _statement, document_counts, rarest_terms
+from kb.index import RankPlan, Scope, _statement, document_counts, rank_plan, rarest_terms
 from kb.index_writer import recount_terms
 from kb.options import KbOptions
 from kb.records import ArticleState, Audience
@@ -303,6 +303,22 @@ async def test_suggestions_search_the_rarest_words_of_a_ticket(
     async with database.sessions() as session:
         assert await rarest_terms(session, ["account", "lock", "zebra"], budget=2) == ["lock"]
         assert await rarest_terms(session, ["account", "lock"], budget=10) == ["account", "lock"]
+
+
+async def test_when_even_the_rarest_word_is_too_common_the_two_rarest_are_ranked_together(
+    database: Database, staff: Staff, clock: FakeClock, options: KbOptions
+) -> None:
+    for n in range(3):
+        await publish(database, staff, clock, options, title=f"Account page {n}")
+    await publish(database, staff, clock, options, title="Account locked")
+    async with database.sessions() as session:
+        assert await rank_plan(session, ["account", "lock", "zebra"], budget=0) == RankPlan(
+            ["lock", "account"], both=True
+        )
+        assert await rank_plan(session, ["account", "lock"], budget=10) == RankPlan(
+            ["account", "lock"]
+        )
+        assert await rank_plan(session, ["lock", "zebra"], budget=0) == RankPlan(["lock"])
 
 
 async def test_a_very_common_word_is_counted_up_to_the_cap_and_ranked_by_titles_first(

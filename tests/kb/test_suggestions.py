@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from desk.clock import FakeClock
 from desk.models import TicketStatus
 from kb.articles import change_state, create_article
+from kb.index import RANK_BUDGET
 from kb.options import KbOptions
 from kb.records import ArticleState, Audience
 from kb.shapes import ArticleDraft, TransitionIn
@@ -165,3 +168,26 @@ async def test_drafts_that_rank_first_are_passed_over_for_live_articles(
     async with database.sessions() as session:
         found = await suggest_for_text(session, "router", "")
     assert [s.article_id for s in found] == [live.id]
+
+
+async def test_a_pop_whose_words_are_all_common_suggests_the_articles_with_two_of_them(
+    database: Database,
+    staff: Staff,
+    clock: FakeClock,
+    options: KbOptions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A budget of one article makes every word "common", as thousands of matches would.
+    monkeypatch.setitem(RANK_BUDGET, "sqlite", 1)
+    monkeypatch.setitem(RANK_BUDGET, "postgresql", 1)
+    both = await publish(database, staff, clock, options, title="Printer paper jam")
+    await publish(database, staff, clock, options, title="Printer offline")
+    await publish(database, staff, clock, options, title="Toner", body="printer")
+    paper = await publish(database, staff, clock, options, title="Paper sizes")
+    customer = await add_customer(database, clock)
+    await add_ticket(database, clock, subject="Printer paper stuck", customer_id=customer)
+    async with database.sessions() as session:
+        found = [s.article_id for s in await suggest_for_customer(session, customer)]
+    # "paper" (2 articles) is rarer than "printer" (3): the one article with both words
+    # first; as too few have both, then those with "paper" in the title.
+    assert found == [both.id, paper.id]
