@@ -8,6 +8,7 @@ import pytest
 
 from desk.events import DomainEvent
 from kb.events import ArticleStateChanged
+from kb.shapes import MAX_BODY
 from tests.web.conftest import Desk
 
 
@@ -368,3 +369,17 @@ async def test_reviewers_hear_of_a_submitted_article_and_the_owner_of_its_public
     await _move(desk, article, "in_review", "alice")
     await _move(desk, article, "published", "sam")
     assert heard == [("in_review", True, ()), ("published", False, (desk.ids["alice"],))]
+
+
+async def test_a_body_over_the_limit_is_refused_naming_the_field_and_nothing_is_saved(
+    desk: Desk,
+) -> None:
+    response = await desk.client.post(
+        "/api/v1/kb/articles",
+        json={"title": "Huge", "body": "x" * (MAX_BODY + 1)},
+        headers=desk.auth("bob"),
+    )
+    assert response.status == 422
+    assert "body" in (await response.json())["error"]["fields"]
+    listed = await desk.client.get("/api/v1/kb/articles", headers=desk.auth("bob"))
+    assert "Huge" not in await listed.text()
