@@ -56,7 +56,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -282,15 +282,39 @@ class Server:
             return body
 
     async def wait_connected(self, http: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + SERVER_START_LIMIT
+        await self.wait_until(
+            http,
+            lambda health: health["ami"]["status"] == "connected",
+            failure="desk serve: AMI link not connected",
+            limit=SERVER_START_LIMIT,
+        )
+
+    async def wait_healthy(self, http: aiohttp.ClientSession, *, limit: float) -> None:
+        await self.wait_until(
+            http,
+            lambda health: health["database"] == "ok",
+            failure="desk serve not healthy",
+            limit=limit,
+        )
+
+    async def wait_until(
+        self,
+        http: aiohttp.ClientSession,
+        ready: Callable[[dict[str, Any]], bool],
+        *,
+        failure: str,
+        limit: float,
+    ) -> None:
+        """Poll /healthz until ``ready`` says so; fail at once if the server exits."""
+        deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"desk serve exited with {self.proc.returncode}")
             with contextlib.suppress(aiohttp.ClientError, OSError, ValueError):
-                if (await self.health(http))["ami"]["status"] == "connected":
+                if ready(await self.health(http)):
                     return
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"desk serve: AMI link not connected within {SERVER_START_LIMIT:g}s")
+        raise RuntimeError(f"{failure} within {limit:g}s")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -667,18 +667,6 @@ class ApiRun:
         return self.tickets / self.seconds if self.seconds else 0.0
 
 
-async def _healthy(server: Server, http: aiohttp.ClientSession) -> None:
-    deadline = time.monotonic() + SERVER_START_LIMIT
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"desk serve exited with {server.proc.returncode}")
-        with contextlib.suppress(aiohttp.ClientError, OSError, ValueError):
-            if (await server.health(http))["database"] == "ok":
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"desk serve not healthy within {SERVER_START_LIMIT:g}s")
-
-
 async def api_run(
     url: str,
     cast: Cast,
@@ -709,7 +697,7 @@ async def api_run(
     try:
         connector = aiohttp.TCPConnector(limit=clients * 2)
         async with aiohttp.ClientSession(connector=connector) as http:
-            await _healthy(server, http)
+            await server.wait_healthy(http, limit=SERVER_START_LIMIT)
             tokens = []
             for name in cast.agent_usernames[:clients]:  # one at a time, as a person would
                 body = {"username": name, "password": PASSWORD}

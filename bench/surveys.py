@@ -252,7 +252,7 @@ async def submit_run(
     try:
         connector = aiohttp.TCPConnector(limit=clients)
         async with aiohttp.ClientSession(connector=connector) as http:
-            await _healthy(server, http)
+            await server.wait_healthy(http, limit=SERVER_START_LIMIT)
             headers = {"Content-Type": "application/x-www-form-urlencoded"}
 
             async def client() -> None:
@@ -291,18 +291,6 @@ async def submit_run(
         flush=True,
     )
     return run
-
-
-async def _healthy(server: Server, http: aiohttp.ClientSession) -> None:
-    deadline = time.monotonic() + SERVER_START_LIMIT
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"desk serve exited with {server.proc.returncode}")
-        with contextlib.suppress(aiohttp.ClientError, OSError, ValueError):
-            if (await server.health(http))["database"] == "ok":
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"desk serve not healthy within {SERVER_START_LIMIT:g}s")
 
 
 async def _answered(url: str) -> int:
