@@ -846,17 +846,37 @@ def measure_big(ctx: Context, db: str, url: str, cast: Cast, result: DbResult) -
         print(f"    {line}")
     gc.collect()
     gc.freeze()  # as desk serve does after start-up: the seed's leftovers are not scanned
-    result.wake = run(
-        measure_wakes(
-            url,
-            ctx.setup,
-            ctx.settings,
-            runs=args.runs,
-            wakes=args.wakes,
-            seconds=args.wake_seconds,
-            quiet=args.quiet_wait,
+
+    def wakes() -> list[WakeRun]:
+        return run(
+            measure_wakes(
+                url,
+                ctx.setup,
+                ctx.settings,
+                runs=args.runs,
+                wakes=args.wakes,
+                seconds=args.wake_seconds,
+                quiet=args.quiet_wait,
+            )
         )
-    )
+
+    def lags(first_batch: int, seed: int) -> list[LagRun]:
+        return [
+            run(
+                measure_lag(
+                    url,
+                    ctx.setup,
+                    ctx.settings,
+                    batches[first_batch + n],
+                    gap=args.lag_gap,
+                    rng=random.Random(seed + n),
+                    quiet=args.quiet_wait,
+                )
+            )
+            for n in range(args.runs)
+        ]
+
+    result.wake = wakes()
     result.diagnostics = run(
         diagnostics(url, ctx.setup, ctx.settings, samples=200, seconds=args.wake_seconds / 2)
     )
@@ -864,20 +884,7 @@ def measure_big(ctx: Context, db: str, url: str, cast: Cast, result: DbResult) -
     seeded = range(result.sample + 1, result.tickets + 1)
     chosen = pick.sample(seeded, min(len(seeded), 2 * args.runs * args.lag_timers))
     batches = [chosen[i :: 2 * args.runs] for i in range(2 * args.runs)]
-    for n in range(args.runs):
-        result.lag.append(
-            run(
-                measure_lag(
-                    url,
-                    ctx.setup,
-                    ctx.settings,
-                    batches[n],
-                    gap=args.lag_gap,
-                    rng=random.Random(args.seed + 100 + n),
-                    quiet=args.quiet_wait,
-                )
-            )
-        )
+    result.lag += lags(0, args.seed + 100)
     # The temporary index is the one proposed for next_due: tried when that is a scan.
     wanted = args.temp_index == "always" or (args.temp_index == "auto" and result.plan.scan)
     if wanted:
@@ -887,31 +894,8 @@ def measure_big(ctx: Context, db: str, url: str, cast: Cast, result: DbResult) -
             result.temp_plan = run(explain(url))
             for line in result.temp_plan.lines["next_due"]:
                 print(f"    {line}")
-            result.temp_wake = run(
-                measure_wakes(
-                    url,
-                    ctx.setup,
-                    ctx.settings,
-                    runs=args.runs,
-                    wakes=args.wakes,
-                    seconds=args.wake_seconds,
-                    quiet=args.quiet_wait,
-                )
-            )
-            for n in range(args.runs):
-                result.temp_lag.append(
-                    run(
-                        measure_lag(
-                            url,
-                            ctx.setup,
-                            ctx.settings,
-                            batches[args.runs + n],
-                            gap=args.lag_gap,
-                            rng=random.Random(args.seed + 200 + n),
-                            quiet=args.quiet_wait,
-                        )
-                    )
-                )
+            result.temp_wake = wakes()
+            result.temp_lag += lags(args.runs, args.seed + 200)
             for n in range(args.big_api_runs):
                 print(f"{db}: API on the seeded database with the temporary index, run {n + 1}")
                 result.temp_api_big.append(
