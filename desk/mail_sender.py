@@ -180,6 +180,10 @@ class MailSender:
         self._interval = interval
         self._jitter = jitter
         self._wake = asyncio.Event()
+        # One round at a time in this process: a caller of send_due that arrives while
+        # the loop (poked by a commit) holds a batch waits for that batch to be sent
+        # and recorded rather than returning early with the mail still on its way.
+        self._sending = asyncio.Lock()
         self._task = OwnedTask("mail-sender", self._run)
         # Outcomes the database did not take (it was away); written next round.
         self._unrecorded: list[_Outcome] = []
@@ -234,6 +238,10 @@ class MailSender:
 
     async def send_due(self) -> int:
         """Send every message due by now, batch by batch; how many were delivered."""
+        async with self._sending:
+            return await self._send_due()
+
+    async def _send_due(self) -> int:
         await self._record_again()
         delivered = 0
         while True:

@@ -202,6 +202,46 @@ async def test_two_senders_on_one_database_deliver_each_message_once(
     assert all(row.sent_at is not None and row.attempts == 1 for row in await stored(database))
 
 
+class HeldMailServer(MailServer):
+    """Takes each message only once ``release`` is set, so a batch can be caught
+    half sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.holding = False
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.holding = True
+        await self.release.wait()
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_round_asked_for_while_the_sender_holds_a_batch_returns_once_that_mail_is_out(
+    database: Database, clock: FakeClock
+) -> None:
+    server = await HeldMailServer().start()
+    try:
+        await enqueue(database, clock)
+        sender = sender_for(database, clock, server.port)
+        first = asyncio.create_task(sender.send_due())
+        await until(lambda: server.holding)
+
+        async def second_round() -> int:
+            await sender.send_due()
+            return len(server.received)
+
+        second = asyncio.create_task(second_round())
+        await asyncio.wait({second}, timeout=0.5)
+        server.release.set()
+
+        assert await second == 1
+        assert await first == 1
+    finally:
+        server.release.set()
+        await server.stop()
+
+
 async def test_a_poke_after_the_commit_that_enqueued_mail_wakes_the_running_sender(
     database: Database, mail_server: MailServer, senders: list[MailSender]
 ) -> None:
