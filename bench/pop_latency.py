@@ -292,7 +292,7 @@ class Server:
     async def wait_healthy(self, http: aiohttp.ClientSession, *, limit: float) -> None:
         await self.wait_until(
             http,
-            lambda health: health["database"] == "ok",
+            lambda health: health["status"] == "ok",
             failure="desk serve not healthy",
             limit=limit,
         )

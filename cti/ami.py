@@ -20,7 +20,7 @@ import itertools
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -114,12 +114,14 @@ class _Pending:
 class _Protocol(asyncio.Protocol):
     def __init__(self, client: AmiClient, loop: asyncio.AbstractEventLoop) -> None:
         self._client = client
-        self.parser = FrameParser()
+        self.parser = FrameParser(events=client._event_filter())
         self.banner: asyncio.Future[str] = loop.create_future()
         self.closed: asyncio.Future[Exception | None] = loop.create_future()
 
     def data_received(self, data: bytes) -> None:
+        skipped = self.parser.frames_skipped
         frames = self.parser.feed(data)
+        self._client._frames_received += self.parser.frames_skipped - skipped
         if not self.banner.done() and self.parser.banner is not None:
             self.banner.set_result(self.parser.banner)
         if frames:
@@ -149,8 +151,14 @@ class AmiClient:
         backoff_max: float = 30.0,
         connect_timeout: float = 5.0,
         action_timeout: float = 10.0,
+        events: Collection[str] | None = None,
     ) -> None:
+        """``events``: lower-case names of the events ``on_frame`` wants; the parser drops
+        every other event unbuilt.  None: every frame."""
         self.host, self.port = host, port
+        self._events = events
+        self._lists_open = 0
+        self._parser: FrameParser | None = None
         self._username, self._secret = username, secret
         self._on_frame, self._on_state, self._on_connected = on_frame, on_state, on_connected
         self.ping_interval, self.pong_timeout = ping_interval, pong_timeout
@@ -251,6 +259,8 @@ class AmiClient:
             pairs.extend([(key, value)] if isinstance(value, str) else ((key, v) for v in value))
         future: asyncio.Future[Frame | ListResult] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = _Pending(future, want_list=want_list)
+        self._lists_open += want_list
+        self._refilter()
         transport.write(Frame(tuple(pairs)).encode())
         timeout = self.action_timeout if reply_timeout is None else reply_timeout
         try:
@@ -260,6 +270,17 @@ class AmiClient:
         finally:
             self._pending.pop(action_id, None)
             self._listing.pop(action_id, None)
+            self._lists_open -= want_list
+            self._refilter()
+
+    def _event_filter(self) -> Collection[str] | None:
+        # A list's events answer our own action, whatever their names: while one is
+        # open, every event gets through so that send_list_action can collect them.
+        return None if self._lists_open else self._events
+
+    def _refilter(self) -> None:
+        if self._parser is not None and self._parser.events is not self._event_filter():
+            self._parser.events = self._event_filter()
 
     def _dispatch(self, frames: list[Frame]) -> None:
         self._frames_received += len(frames)
@@ -343,6 +364,7 @@ class AmiClient:
             self.connect_timeout,
         )
         self._transport = transport
+        self._parser = protocol.parser
         tasks: list[asyncio.Task[None]] = []
         try:
             done, _ = await asyncio.wait(
@@ -384,6 +406,7 @@ class AmiClient:
         finally:
             self._logged_in = False
             self._transport = None
+            self._parser = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -18,17 +18,25 @@ from cti.agent_state import AgentBoard
 from cti.ami import AmiClient, AmiError, LinkState
 from cti.board import agent_body, board_body
 from cti.directory import AgentDirectory
-from cti.events import CallEvent
+from cti.events import CallEvent, Channel
 from cti.frames import Frame
-from cti.normalise import normalise
+from cti.normalise import EVENT_NAMES, normalise
 from cti.notices import AgentStateChanged, BoardChanged
 from cti.pops import PopDesk
 from cti.queue_state import QueueBoard
-from cti.recorder import ArticleSuggester, CallbackPolicy, CallRecorder, Work, stop_quietly
+from cti.recorder import (
+    ArticleSuggester,
+    CallbackPolicy,
+    CallRecorder,
+    LatencyTally,
+    Work,
+    stop_quietly,
+)
 from cti.tracker import CallTracker, resync
 from desk.background import OwnedTask
 from desk.clock import Clock
 from desk.events import EventBus
+from desk.log_context import about_call
 from desk.settings import Settings
 from desk.ticket_changes import SlaKeeper
 
@@ -55,37 +63,21 @@ class PbxLink:
         articles: ArticleSuggester | None = None,
     ) -> None:
         self._settings, self._bus, self._clock = settings, bus, clock
+        self._sessions, self._reads, self._sla, self._articles = sessions, reads, sla, articles
         self.directory = AgentDirectory(sessions=sessions)
-        self.recorder = CallRecorder(
-            sessions=sessions,
-            reads=reads,
-            bus=bus,
-            clock=clock,
-            directory=self.directory,
-            region=settings.phone_region,
-            callbacks=CallbackPolicy(
-                short_abandon_seconds=settings.cti_short_abandon_seconds,
-                teams={q: c.team for q, c in settings.cti_queues.items() if c.team},
-            )
-            if settings.cti_callback_on_abandon
-            else None,
-            sla=sla,
-            articles=articles,
-        )
-        queues = settings.cti_queues
-        self.tracker = CallTracker(trunks=settings.cti_trunks)
-        self.agents = AgentBoard(wrap_up_s={q: c.wrap_up_seconds for q, c in queues.items()})
-        self.queues = QueueBoard(
-            service_level_s={q: c.service_level_seconds for q, c in queues.items()},
-            short_abandon_s=settings.cti_short_abandon_seconds,
-        )
-        self.pops = PopDesk()
+        # Kept across recorders (a new one each time this process takes the link back),
+        # so the latency counts only ever grow, as a Prometheus histogram's must.
+        self.pop_latency = LatencyTally()
+        self._know_nothing()
+        self._started_before = False
         self.client = AmiClient(
             settings.ami_host,
             settings.ami_port,
             settings.ami_username,
             settings.ami_secret.get_secret_value(),
             on_frame=self._on_frame,
+            # Events normalise ignores are dropped by the parser, never built.
+            events=EVENT_NAMES,
             on_state=self._on_state,
             on_connected=self._resync,
             ping_interval=settings.ami_ping_interval,
@@ -94,14 +86,48 @@ class PbxLink:
         self.events_applied = 0
         self.resyncs = 0
         self._board_dirty = asyncio.Event()
+        self._board_task = OwnedTask("wallboard", self._board_loop)
+
+    def _know_nothing(self) -> None:
+        """Calls, agents, queues and pops as before the first login: the resync after
+        each login rebuilds them from what the PBX says."""
+        settings, queues = self._settings, self._settings.cti_queues
+        self.recorder = CallRecorder(
+            sessions=self._sessions,
+            reads=self._reads,
+            bus=self._bus,
+            clock=self._clock,
+            directory=self.directory,
+            region=settings.phone_region,
+            callbacks=CallbackPolicy(
+                short_abandon_seconds=settings.cti_short_abandon_seconds,
+                teams={q: c.team for q, c in queues.items() if c.team},
+            )
+            if settings.cti_callback_on_abandon
+            else None,
+            sla=self._sla,
+            articles=self._articles,
+            pop_latency=self.pop_latency,
+        )
+        self.tracker = CallTracker(trunks=settings.cti_trunks)
+        self.agents = AgentBoard(wrap_up_s={q: c.wrap_up_seconds for q, c in queues.items()})
+        self.queues = QueueBoard(
+            service_level_s={q: c.service_level_seconds for q, c in queues.items()},
+            short_abandon_s=settings.cti_short_abandon_seconds,
+        )
+        self.pops = PopDesk()
         self._published_agents: dict[str, tuple[str, str]] = {}
         self._published_link: str | None = None
-        self._board_task = OwnedTask("wallboard", self._board_loop)
         self._board_fingerprint: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Connect and follow the PBX; again after a stop (cti/link_holder.py: a process
+        taking the link back from another), knowing only what the PBX says from then on."""
+        if self._started_before:
+            self._know_nothing()
+        self._started_before = True
         await self.directory.reload(now=self._clock.now())
         self.recorder.start()
         self.client.start()
@@ -137,6 +163,11 @@ class PbxLink:
 
     def apply(self, event: CallEvent) -> None:
         self.events_applied += 1
+        # What the tracker and boards log about this event names its call.
+        with about_call(_call_of(event)):
+            self._apply(event)
+
+    def _apply(self, event: CallEvent) -> None:
         facts = self.tracker.apply(event)
         decisions = [decision for fact in facts for decision in self.pops.apply(fact)]
         board_moved = self.agents.apply(event) is not None
@@ -287,3 +318,13 @@ class PbxLink:
         self._board_fingerprint = fingerprint
         self._published_link = board["link"]["status"]
         return True
+
+
+def _call_of(event: CallEvent) -> str | None:
+    """The Linkedid of the call an event is about; None for an agent's or a queue's."""
+    for part in ("channel", "caller", "dest"):
+        channel = getattr(event, part, None)
+        if isinstance(channel, Channel):
+            return channel.linkedid or None
+    linkedid = getattr(event, "linkedid", None)
+    return linkedid if isinstance(linkedid, str) and linkedid else None

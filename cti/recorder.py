@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from desk.calls import (
     PopClaim,
     call_row_id,
     claim_pops,
+    claimed_pops,
     log_call_answered,
     log_call_ended,
     log_call_started,
@@ -48,6 +51,7 @@ from desk.calls import (
 )
 from desk.clock import Clock
 from desk.events import DomainEvent, EventBus, UnitOfWork
+from desk.log_context import about_call
 from desk.models import Call, CallDirection, Team
 from desk.ticket_changes import SlaKeeper
 from desk.tickets import open_callback_ticket
@@ -58,6 +62,10 @@ LOG_BATCH = 256
 # Caller cards and call row ids of this many recent calls are kept.
 CACHE_LIMIT = 10_000
 RETRIES = 3
+# Phases that stay on the agent's screen (and in a reconnecting browser's snapshot).
+_LIVE = (PopPhase.RINGING, PopPhase.CONNECTED)
+# Screen-pop latency buckets (seconds): a pop takes milliseconds when all is well.
+POP_LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class ArticleSuggester(Protocol):
@@ -165,6 +173,32 @@ class _Lane:
                 log.exception("%s: dropped an item that cannot be recorded: %r", self._name, item)
 
 
+class LatencyTally:
+    """Latencies counted into fixed buckets since start, as plain numbers: whoever
+    exports them (Prometheus, a benchmark) reads them without cti knowing how."""
+
+    __slots__ = ("bounds", "count", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...] = POP_LATENCY_BOUNDS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: over the highest bound
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.count += 1
+        self.sum += seconds
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """``(bound, how many took at most bound)`` for each bound, lowest first."""
+        running, out = 0, []
+        for bound, count in zip(self.bounds, self.counts, strict=False):
+            running += count
+            out.append((bound, running))
+        return out
+
+
 class _Recent(OrderedDict[str, Any]):
     """A dict that forgets its oldest entries beyond ``limit`` (cards, call row ids)."""
 
@@ -197,6 +231,8 @@ class CallRecorder:
         callbacks: CallbackPolicy | None = None,
         sla: SlaKeeper | None = None,
         articles: ArticleSuggester | None = None,
+        stopwatch: Callable[[], float] = time.perf_counter,
+        pop_latency: LatencyTally | None = None,
     ) -> None:
         self._sessions, self._reads = sessions, reads or sessions
         self._articles = articles
@@ -219,6 +255,9 @@ class CallRecorder:
         # commits what it has and lets the pops go first.
         self._pops_waiting = False
         self.recorded_pops = 0
+        # From the submit (on the AMI reader, as the frame arrives) to the pop's emit.
+        self._stopwatch = stopwatch
+        self.pop_latency = pop_latency or LatencyTally()
 
     @property
     def dropped(self) -> int:
@@ -236,7 +275,9 @@ class CallRecorder:
             for call_id in ahead:
                 self._card_reads[call_id] = loop.create_future()
             self._ahead.put(ahead.items())
-        self._pops.put(work.decisions)
+        if work.decisions:
+            submitted = self._stopwatch()
+            self._pops.put((decision, submitted) for decision in work.decisions)
         self._log.put(work.facts)
 
     def start(self) -> None:
@@ -293,7 +334,9 @@ class CallRecorder:
             for fact in facts:
                 if done and self._pops_waiting:
                     break
-                await self._on_fact(uow.session, fact, events, pending)
+                with about_call(fact.call_id):
+                    await self._on_fact(uow.session, fact, events, pending)
+                    log.debug("call log: writing %s", type(fact).__name__)
                 done += 1
             for event in events:
                 uow.record(event)
@@ -394,18 +437,18 @@ class CallRecorder:
                 }
                 events.append(OriginateReported(occurred_at=now, agent_id=agent.id, body=body))
 
-    async def _record_pops(self, decisions: list[PopDecision]) -> None:
-        await self._resolve_agents(d.agent_interface for d in decisions)
-        wanted: list[tuple[PopDecision, AgentRef]] = []
-        for decision in decisions:
+    async def _record_pops(self, submitted: list[tuple[PopDecision, float]]) -> None:
+        await self._resolve_agents(d.agent_interface for d, _ in submitted)
+        wanted: list[tuple[PopDecision, AgentRef, float]] = []
+        for decision, stamp in submitted:
             agent = self._directory.known(decision.agent_interface)
             if agent is None:
                 log.debug("no desk agent for %s; pop skipped", decision.agent_interface)
             else:
-                wanted.append((decision, agent))
+                wanted.append((decision, agent, stamp))
         if not wanted:
             return
-        await self._read_cards([d for d, _ in wanted])
+        await self._read_cards([d for d, _, _ in wanted])
         now = self._clock.now()
         rows: dict[str, int] = {}
         shown: list[tuple[int, str, dict[str, Any] | None]] = []
@@ -417,14 +460,15 @@ class CallRecorder:
 
     async def _claim(
         self,
-        wanted: list[tuple[PopDecision, AgentRef]],
+        wanted: list[tuple[PopDecision, AgentRef, float]],
         rows: dict[str, int],
         shown: list[tuple[int, str, dict[str, Any] | None]],
         *,
         now: datetime,
     ) -> None:
+        emitted: list[float] = []
         async with UnitOfWork(sessions=self._sessions, bus=self._bus) as uow:
-            for decision, _ in wanted:
+            for decision, _, _ in wanted:
                 if decision.call_id not in rows and decision.call_id not in self._call_rows:
                     card = self._cards[decision.call_id]
                     customer = card["customer"]
@@ -434,18 +478,38 @@ class CallRecorder:
                         caller_e164=card["caller"]["number_e164"],
                         customer_id=customer["id"] if customer is not None else None,
                     )
-            claims = [PopClaim(d.call_id, agent.id, d.phase.value) for d, agent in wanted]
+            claims = [PopClaim(d.call_id, agent.id, d.phase.value) for d, agent, _ in wanted]
             seqs = await claim_pops(uow.session, claims, now=now)
-            for (decision, agent), claim in zip(wanted, claims, strict=True):
+            adopted: list[tuple[PopDecision, AgentRef, PopClaim]] = []
+            for (decision, agent, submitted), claim in zip(wanted, claims, strict=True):
                 seq = seqs.pop(claim, None)  # popped: a key twice in one batch pops once
                 if seq is None:
-                    continue  # this agent already saw this phase of this call
+                    # This agent already saw this phase of this call.  After a take-over
+                    # (another process sent it) the pop is still on their screen: keep
+                    # it for their next snapshot, without sending it again.
+                    if decision.phase in _LIVE and decision.call_id not in self._showing.get(
+                        agent.id, {}
+                    ):
+                        adopted.append((decision, agent, claim))
+                    continue
                 row_id = rows.get(decision.call_id) or self._call_rows.get(decision.call_id)
                 body = self._pop_body(decision, agent, seq=seq, row_id=row_id, now=now)
                 uow.record(ScreenPopped(occurred_at=now, agent_id=agent.id, body=body))
                 self.recorded_pops += 1
-                live = decision.phase in (PopPhase.RINGING, PopPhase.CONNECTED)
-                shown.append((agent.id, decision.call_id, body if live else None))
+                emitted.append(submitted)
+                shown.append(
+                    (agent.id, decision.call_id, body if decision.phase in _LIVE else None)
+                )
+
+            if adopted:
+                earlier = await claimed_pops(uow.session, [claim for _, _, claim in adopted])
+                for decision, agent, claim in adopted:
+                    if claim in earlier:
+                        row_id = rows.get(decision.call_id) or self._call_rows.get(decision.call_id)
+                        body = self._pop_body(
+                            decision, agent, seq=earlier[claim], row_id=row_id, now=now
+                        )
+                        shown.append((agent.id, decision.call_id, body))
 
             def committed() -> None:
                 self._remember_rows(rows)
@@ -453,7 +517,10 @@ class CallRecorder:
 
             # A browser connecting while the pops go out must find them in its snapshot.
             uow.when_committed(committed)
-            await uow.commit()
+            await uow.commit()  # publishes: the pops are on their way to the browsers
+        done = self._stopwatch()
+        for submitted in emitted:
+            self.pop_latency.observe(done - submitted)
 
     async def _read_cards_ahead(self, calls: list[tuple[str, str]]) -> None:
         try:

@@ -5,12 +5,18 @@ a *complete* frame is decoded (a UTF-8 character may straddle two reads).
 This sits on the hot path of every event the PBX emits, so the work per read
 is a handful of C-level ``bytes.find`` calls plus one decode and one split per
 frame; nothing walks the data byte by byte in Python.
+
+A consumer that uses only some events names them (``events``): an event frame
+with any other name is counted and dropped on sight of its first line, before
+a :class:`Frame` is built, so the bulk of a PBX's chatter (VarSet, Newexten,
+DeviceStateChange, ...) costs a slice and a dict look-up each.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 
 from cti.frames import Frame
 
@@ -30,6 +36,8 @@ _FOLLOWS = b"Response: Follows"
 _END_COMMAND = b"--END COMMAND--"
 # Longest terminator minus one: how far back a terminator split across reads can start.
 _OVERLAP = 3
+# Distinct spellings of event names remembered by the event filter; more are looked up.
+_NAMES_REMEMBERED = 1024
 
 
 class FrameParser:
@@ -40,19 +48,50 @@ class FrameParser:
     it is exposed as :attr:`banner`.  Frames larger than ``max_frame_bytes``
     are dropped (counted in :attr:`frames_dropped`) and parsing resumes at the
     next blank line, so a misbehaving peer costs memory only up to that limit.
+
+    ``events``: lower-case names of the events to return; other events are
+    counted in :attr:`frames_skipped` and never built.  None returns every
+    frame.  Responses are always returned.
     """
 
-    __slots__ = ("_await_banner", "_buf", "_max", "_skipping", "banner", "frames_dropped")
+    __slots__ = (
+        "_await_banner",
+        "_buf",
+        "_events",
+        "_kept",
+        "_max",
+        "_skipping",
+        "banner",
+        "frames_dropped",
+        "frames_skipped",
+    )
 
     def __init__(
-        self, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, expect_banner: bool = True
+        self,
+        *,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        expect_banner: bool = True,
+        events: Collection[str] | None = None,
     ) -> None:
         self._max = max_frame_bytes
         self._buf = bytearray()
         self._await_banner = expect_banner
         self._skipping = False
+        self._events = events
+        self._kept: dict[str, bool] = {}  # event name as spelled -> wanted?
         self.banner: str | None = None
         self.frames_dropped = 0
+        self.frames_skipped = 0
+
+    @property
+    def events(self) -> Collection[str] | None:
+        return self._events
+
+    @events.setter
+    def events(self, events: Collection[str] | None) -> None:
+        """Change the filter from the next read on (the AMI client lifts it during lists)."""
+        self._events = events
+        self._kept = {}
 
     def feed(self, data: bytes) -> list[Frame]:
         """Consume one read and return the frames it completed, in stream order."""
@@ -81,8 +120,49 @@ class FrameParser:
             # Common case: CRLF frames only, all small: decode them in one go.
             text = buf[pos:last].decode("utf-8", "replace")
             del buf[: last + 4]
+            if self._events is not None:
+                return self._wanted(text.split("\r\n\r\n"))
             return [frame for chunk in text.split("\r\n\r\n") if chunk and (frame := _frame(chunk))]
         return self._feed_slowly(buf, pos, scan)
+
+    def _wanted(self, chunks: list[str]) -> list[Frame]:
+        """Frames from complete frame texts, skipping events nobody asked for."""
+        frames: list[Frame] = []
+        kept = self._kept
+        skipped = 0
+        for chunk in chunks:
+            if chunk.startswith("Event: "):
+                # The name as Frame.event reads it: the first line without CR/LF.
+                eol = chunk.find("\n")
+                end = eol if eol < 0 or chunk[eol - 1] != "\r" else eol - 1
+                name = chunk[7:end] if eol >= 0 else chunk[7:]
+                keep = kept.get(name)
+                if keep is None:
+                    keep = self._remember(name)
+                if keep:
+                    frames.append(from_text(chunk, name))
+                else:
+                    skipped += 1
+            elif chunk and (frame := _frame(chunk)):
+                if self._wants(frame):
+                    frames.append(frame)
+                else:
+                    skipped += 1
+        self.frames_skipped += skipped
+        return frames
+
+    def _remember(self, name: str) -> bool:
+        events = self._events
+        keep = events is None or name.lower() in events
+        if len(self._kept) < _NAMES_REMEMBERED:
+            self._kept[name] = keep
+        return keep
+
+    def _wants(self, frame: Frame) -> bool:
+        if self._events is None:
+            return True
+        name = frame.event
+        return name is None or self._remember(name)
 
     def _feed_slowly(self, buf: bytearray, pos: int, scan: int) -> list[Frame]:
         """Frame by frame: bare-LF blank lines, legacy command output, oversized frames."""
@@ -100,7 +180,10 @@ class FrameParser:
             if end - pos > self._max:
                 self._drop(end - pos)
             elif end > pos and (frame := _frame(buf[pos:end].decode("utf-8", "replace"))):
-                frames.append(frame)
+                if self._wants(frame):
+                    frames.append(frame)
+                else:
+                    self.frames_skipped += 1
             pos = scan = nxt
         if len(buf) - pos > self._max:
             # No terminator in sight and already over the limit: stop buffering.

@@ -1,4 +1,5 @@
-"""Passwords (argon2) and sign-in sessions (random tokens, stored only as hashes)."""
+"""Passwords (argon2), signing in (with lockout) and sign-in sessions (random tokens,
+stored only as hashes)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.errors import AuthenticationFailed
+from desk.lockout import LockoutPolicy, failures_of, forget_failures, record_failure
 from desk.models import AuthSession, User
 
 _hasher = PasswordHasher()
@@ -45,6 +47,24 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
         raise AuthenticationFailed("wrong username or password")
     if not password_matches(user.password_hash, password) or not user.active:
         raise AuthenticationFailed("wrong username or password")
+    return user
+
+
+async def check_sign_in(
+    session: AsyncSession, username: str, password: str, *, now: datetime, policy: LockoutPolicy
+) -> User | None:
+    """The user these credentials sign in, or None; either way the caller commits,
+    so a failure is counted (``desk.lockout``) and a success forgets earlier ones.
+
+    Every path checks one password hash and writes once, so an unknown name, a
+    locked account and a wrong password look and take the same."""
+    locked = (await failures_of(session, username, now=now, policy=policy)).locked(now)
+    user = await session.scalar(select(User).where(User.username == username))
+    matches = password_matches(user.password_hash if user is not None else _DUMMY_HASH, password)
+    if user is None or not matches or not user.active or locked:
+        await record_failure(session, username, now=now, policy=policy)
+        return None
+    await forget_failures(session, username)
     return user
 
 

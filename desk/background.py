@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+STUBBORN_TRIES = 10
 
 
 class OwnedTask:
@@ -29,11 +30,26 @@ class OwnedTask:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
             self._task.add_done_callback(self._ended)
 
-    async def stop(self) -> None:
+    async def stop(self, *, patience: float = 5.0) -> None:
+        """Cancel the loop and wait for it to end.  A library can swallow a cancellation
+        that lands mid-call (redis-py does, mid-command): a loop still running after
+        ``patience`` seconds is cancelled again, every second, so a stop never hangs on
+        one lost cancellation; after ``STUBBORN_TRIES`` more it is left, with an error."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=patience)
+        tries = 0
+        while not done and tries < STUBBORN_TRIES:
+            tries += 1
+            log.warning("background task %s ignored its cancellation; cancelling again", self._name)
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+        if not done:
+            log.error("background task %s would not stop; left running", self._name)
+        elif not task.cancelled():
+            task.exception()  # retrieved: a loop that died was logged when it died
 
     @property
     def running(self) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -200,6 +200,20 @@ async def claim_pops(
     )
     result = await session.execute(statement)
     return {PopClaim(call_id, agent_id, phase): id_ for id_, call_id, agent_id, phase in result}
+
+
+async def claimed_pops(session: AsyncSession, claims: Sequence[PopClaim]) -> dict[PopClaim, int]:
+    """The sequence numbers of pops claimed earlier (by this process or another)."""
+    if not claims:
+        return {}
+    rows = await session.execute(
+        select(ScreenPop.id, ScreenPop.call_id, ScreenPop.agent_id, ScreenPop.phase).where(
+            tuple_(ScreenPop.call_id, ScreenPop.agent_id, ScreenPop.phase).in_(
+                [(c.call_id, c.agent_id, c.phase) for c in dict.fromkeys(claims)]
+            )
+        )
+    )
+    return {PopClaim(call_id, agent_id, phase): id_ for id_, call_id, agent_id, phase in rows}
 
 
 async def agents_by_interface(session: AsyncSession) -> dict[str, Agent]:

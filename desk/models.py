@@ -573,3 +573,53 @@ class SurveyOptOut(Base):
     )
     opted_out_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))
+
+
+class LoginFailures(Base):
+    """Recent failed sign-ins under one username as typed (case-folded), whether or
+    not such a user exists, and the lock they caused (``desk.lockout``).  Keyed by
+    the name rather than the user so an unknown name costs the same write and is
+    locked the same way: neither reveals which accounts exist."""
+
+    __tablename__ = "login_failures"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # When the failures still inside the counting window happened (ISO 8601 UTC).
+    failed_at: Mapped[list[str]] = mapped_column(JSON, default=list)
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CustomerAuditEntry(Base):
+    """Who read or changed which customer, when, how and from where.
+
+    No foreign keys: the entry outlives the customer (a deletion is audited too)
+    and the user (the name and role are copied in)."""
+
+    __tablename__ = "customer_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int]
+    at: Mapped[datetime]
+    user_id: Mapped[int | None]
+    username: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(20), default="")
+    action: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (Index("ix_customer_audit_customer_at", "customer_id", "at"),)
+
+
+class CustomerErasure(Base):
+    """A customer whose personal data was erased (``desk.customer_privacy``): the
+    record stays, anonymised, so statistics keep counting it."""
+
+    __tablename__ = "customer_erasures"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    erased_at: Mapped[datetime]
+    erased_by: Mapped[int | None]

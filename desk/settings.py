@@ -9,12 +9,15 @@ setting, where it came from and what is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
@@ -30,6 +33,7 @@ from pydantic import (
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "insecure"})
 DEMO_SECRET_KEY = "demo-only-secret-key-not-for-production-use"
 ENV_PREFIX = "DESK_"
+_ORIGIN = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 # Variables with the prefix that configure tooling rather than the service.
 ENV_IGNORED = frozenset(
     {
@@ -70,6 +74,15 @@ class SurveyTriggerSettings(BaseModel):
     min_talk_seconds: float = Field(0, ge=0, le=3600)
 
 
+class RateLimit(BaseModel):
+    """At most ``count`` requests in ``seconds``, refilled evenly (a token bucket)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(ge=1, le=100_000)
+    seconds: float = Field(gt=0, le=7 * 24 * 3600)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -80,12 +93,46 @@ class Settings(BaseModel):
     database_url: str = "sqlite+aiosqlite:///var/calldesk.db"
     redis_url: str = ""
     phone_region: str = "DE"
+    # The call center's own time zone (IANA name): where the wallboard's day starts and
+    # how its hours are labelled.  Stored times stay UTC.
+    timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "json": one object per line with request and call ids, for a log pipeline
+    # (docs/deploy.md); "text" reads better at a terminal.
+    log_format: Literal["text", "json"] = "text"
     session_hours: int = Field(12, ge=1, le=24 * 30)
+    # On SIGTERM, requests in flight get this long to finish before they are cut.
+    shutdown_timeout: float = Field(10, ge=0, le=600)
+    # Prometheus scrapes /metrics; with a token set, only with "Authorization: Bearer <token>".
+    metrics_enabled: bool = True
+    metrics_token: SecretStr = SecretStr("")
 
     # A customer's answer within this many days reopens a solved ticket; later
     # ones (and any answer to a closed ticket) belong in a new ticket.
     tickets_reopen_days: float = Field(7, ge=0, le=365)
+
+    # The address people reach this service at, e.g. https://desk.example.com.  https
+    # makes every cookie Secure and sends Strict-Transport-Security; empty: cookies
+    # are Secure in production only (a TLS proxy is assumed in front) and no HSTS.
+    public_url: str = ""
+    # Proxies (addresses or networks) whose X-Forwarded-For is believed: only they
+    # may say who the client is, anyone else could claim any address.
+    security_trusted_proxies: list[str] = []
+    # Images on pages may come from these origins besides this service (a CDN for
+    # help center articles), e.g. ["https://cdn.example.com"].
+    security_img_sources: list[str] = []
+    # Requests per client address before a 429; login_address counts failed sign-ins
+    # only (a whole office may sign in at 9:00), login_account every sign-in per name.
+    rate_limits_enabled: bool = True
+    rate_limits_login_address: RateLimit = RateLimit(count=30, seconds=300)
+    rate_limits_login_account: RateLimit = RateLimit(count=10, seconds=60)
+    rate_limits_public_ticket: RateLimit = RateLimit(count=5, seconds=600)
+    rate_limits_survey_answer: RateLimit = RateLimit(count=30, seconds=600)
+    rate_limits_help_search: RateLimit = RateLimit(count=60, seconds=60)
+    # This many failed sign-ins under one name within the window lock it for a while.
+    lockout_failures: int = Field(10, ge=1, le=1000)
+    lockout_window_minutes: float = Field(15, gt=0, le=7 * 24 * 60)
+    lockout_minutes: float = Field(15, gt=0, le=7 * 24 * 60)
 
     ami_host: str = ""
     ami_port: int = Field(5038, ge=1, le=65535)
@@ -213,9 +260,22 @@ class Settings(BaseModel):
             raise ValueError("must be an e-mail address like 'Calldesk <desk@example.com>'")
         return value
 
-    @field_validator("surveys_base_url")
+    @field_validator("timezone")
     @classmethod
-    def _survey_base_url(cls, value: str) -> str:
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone like 'Europe/Berlin' or 'UTC'") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @field_validator("public_url", "surveys_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if value and (
             not value.startswith(("https://", "http://"))
@@ -226,9 +286,34 @@ class Settings(BaseModel):
             raise ValueError("must be an http(s):// address like https://desk.example.com")
         return value
 
+    @field_validator("security_trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("security_img_sources")
+    @classmethod
+    def _image_origins(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _ORIGIN.match(item):
+                raise ValueError(f"{item!r} is not an https:// origin like https://cdn.example.com")
+        return value
+
     @property
     def survey_link_base(self) -> str:
-        return self.surveys_base_url or f"http://{self.host}:{self.port}"
+        return self.surveys_base_url or self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def https(self) -> bool:
+        """Whether browsers reach this service over https (so cookies can be Secure)."""
+        if self.public_url:
+            return self.public_url.startswith("https://")
+        return self.mode == "production"
 
     @property
     def is_demo(self) -> bool:

@@ -198,6 +198,20 @@ def _count_if(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def _score_sums() -> list[Any]:
+    """The ``Tally`` columns of the scores, summed over the selected surveys."""
+    return [
+        func.count(Survey.csat).label("csat_n"),
+        func.coalesce(func.sum(Survey.csat), 0).label("csat_sum"),
+        _count_if(Survey.csat >= 4).label("csat_good"),
+        func.count(Survey.nps).label("nps_n"),
+        _count_if(Survey.nps >= 9).label("promoters"),
+        _count_if(Survey.nps <= 6).label("detractors"),
+        func.count(Survey.ces).label("ces_n"),
+        func.coalesce(func.sum(Survey.ces), 0).label("ces_sum"),
+    ]
+
+
 async def read_report(
     session: AsyncSession, *, start: datetime, end: datetime, by: SurveyDimension
 ) -> SurveyReport:
@@ -212,14 +226,7 @@ async def read_report(
             # An answer proves delivery even if the outbox row was cleaned away.
             _count_if(or_(OutboxMessage.sent_at.is_not(None), answered)).label("sent"),
             _count_if(answered).label("answered"),
-            func.count(Survey.csat).label("csat_n"),
-            func.coalesce(func.sum(Survey.csat), 0).label("csat_sum"),
-            _count_if(Survey.csat >= 4).label("csat_good"),
-            func.count(Survey.nps).label("nps_n"),
-            _count_if(Survey.nps >= 9).label("promoters"),
-            _count_if(Survey.nps <= 6).label("detractors"),
-            func.count(Survey.ces).label("ces_n"),
-            func.coalesce(func.sum(Survey.ces), 0).label("ces_sum"),
+            *_score_sums(),
         )
         .select_from(Survey)
         .outerjoin(OutboxMessage, OutboxMessage.dedupe_key == outbox)
@@ -252,6 +259,22 @@ async def read_report(
         groups=out,
         total=ReportGroup(key=None, label="total", scores=scores_of(total)),
     )
+
+
+async def answered_tally(session: AsyncSession, *, start: datetime, end: datetime) -> Tally:
+    """What the answers *given* in ``[start, end)`` add up to (the wallboard's "CSAT
+    today"), whenever their surveys were sent; a changed answer counts once."""
+    answered = Survey.answered_at
+    row = (
+        await session.execute(
+            select(func.count(Survey.id).label("answered"), *_score_sums()).where(
+                answered >= start, answered < end
+            )
+        )
+    ).one()
+    fields = {name: int(getattr(row, name)) for name in _TALLY_FIELDS if name != "sent"}
+    # Each of these surveys was delivered: an answer proves it.
+    return Tally(sent=fields["answered"], **fields)
 
 
 async def _labels(

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.event import listen
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.models import (
@@ -35,7 +36,7 @@ from desk.models import (
     Ticket,
     TicketStatus,
 )
-from desk.outbox import enqueue_mail, withdraw
+from desk.outbox import Delivery, enqueue_mail, withdraw
 from desk.survey_mail import MailFacts, survey_mail
 from desk.survey_policy import Skip, SurveyPolicy, Trigger, TriggerPolicy, decide
 from desk.survey_questions import QuestionKind, question_of, questions_from_json
@@ -47,11 +48,23 @@ SESSION_KEY = "calldesk.surveys"
 
 
 class SurveyScheduler:
-    """The survey set-up the write paths use: policy and the token key."""
+    """The survey set-up the write paths use: policy, the token key, and whoever
+    delivers the outbox (told after the commit that a survey e-mail waits)."""
 
-    def __init__(self, *, policy: SurveyPolicy, key: TokenKey) -> None:
+    def __init__(
+        self, *, policy: SurveyPolicy, key: TokenKey, delivery: Delivery | None = None
+    ) -> None:
         self.policy = policy
         self.key = key
+        self.delivery = delivery
+
+    def tell_delivery_after_commit(self, session: AsyncSession) -> None:
+        """The sender sleeps until its earliest message is due: a new survey may be
+        due sooner.  Only after the commit: a rolled-back survey must not wake it."""
+        delivery = self.delivery
+        if delivery is None:
+            return
+        listen(session.sync_session, "after_commit", lambda _session: delivery.poke(), once=True)
 
     def link(self, survey: Survey) -> str:
         token = make_token(
@@ -261,6 +274,7 @@ async def schedule(
         now=now,
         not_before=send_at,
     )
+    scheduler.tell_delivery_after_commit(session)
     return survey
 
 
@@ -271,9 +285,12 @@ def outbox_key(survey_id: int) -> str:
 async def _locked_customer(session: AsyncSession, customer_id: int) -> Customer | None:
     # PostgreSQL: two triggers for one customer at once queue here, so the second
     # sees the first's survey ("one per period").  SQLite has one writer anyway.
+    # FOR NO KEY UPDATE, not FOR UPDATE: rows that merely reference the customer (a
+    # call row the screen-pop lane is inserting) take FOR KEY SHARE, which FOR UPDATE
+    # would wait for; the call log and the pops then deadlocked under load.
     query = select(Customer).where(Customer.id == customer_id)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Customer)
+        query = query.with_for_update(of=Customer, key_share=True)
     return await session.scalar(query)
 
 

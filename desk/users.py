@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.auth import hash_password
 from desk.errors import Conflict, InvalidInput, NotFound
+from desk.lockout import forget_failures
 from desk.models import Agent, AgentSkill, Role, Skill, Team, User
 
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")]
@@ -159,6 +160,13 @@ async def update_user(
         await _apply_agent(session, user, patch.agent)
     user.updated_at = now
     await session.flush()
+    return user
+
+
+async def unlock_user(session: AsyncSession, user_id: int) -> User:
+    """Lift a lock failed sign-ins put on the user's name, and forget the failures."""
+    user = await get_user(session, user_id)
+    await forget_failures(session, user.username)
     return user
 
 

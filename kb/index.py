@@ -13,6 +13,7 @@ tsquery lexeme) before the expression is bound as a parameter.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -313,7 +314,10 @@ async def find_by_grams(
     """Titles that contain the query's letters though not its words: a part of a
     word or a code (SQLite: trigram substring), or a misspelling (PostgreSQL: pg_trgm
     word similarity).  Queries shorter than three characters find nothing here."""
-    folded = normalise(query).strip()
+    # Control characters are no letters, and a NUL would end the query early in
+    # SQLite's C API and is refused in PostgreSQL text.
+    folded = "".join(" " if unicodedata.category(c) == "Cc" else c for c in normalise(query))
+    folded = " ".join(folded.split())
     if len(folded) < 3:
         return []
     params: dict[str, Any] = {"limit": limit}

@@ -22,6 +22,7 @@ SQLite the caller's earlier write already holds the database's one write lock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,7 @@ from routing.sla import (
 )
 from routing.sla_config import SlaSetup
 
+log = logging.getLogger(__name__)
 AUDIT_PREFIX = "sla:"
 POLICY_FIELD = "sla:policy"
 
@@ -348,6 +350,7 @@ class SlaClockKeeper:
                 )
                 session.add(row)
             clocks[target.clock] = _Clock(target.clock, row, state_from_json(row.state), target)
+        now = _not_before_last_change(now, clocks.values(), ticket_id=ticket.id)
 
         calendar = policy.calendar
         breaches = self._record_breaches(session, clocks.values(), now, calendar)
@@ -513,6 +516,22 @@ class SlaClockKeeper:
                     )
                 ],
             )
+
+
+def _not_before_last_change(now: datetime, clocks: Iterable[_Clock], *, ticket_id: int) -> datetime:
+    """Clocks never run backwards: a change stamped before a clock's last change (the
+    system clock was set back, or another process's clock is behind) happens at that
+    change instead of being refused, so the ticket change itself still goes through."""
+    latest = max((c.state.since for c in clocks if c.state.since is not None), default=None)
+    if latest is None or now >= latest:
+        return now
+    log.warning(
+        "ticket %s: now (%s) is before its SLA clocks' last change (%s); using that",
+        ticket_id,
+        now.isoformat(),
+        latest.isoformat(),
+    )
+    return latest
 
 
 def _park(rows: Iterable[TicketClock], now: datetime) -> None:

@@ -52,6 +52,22 @@ def postgres_migrated() -> str:
     return url
 
 
+async def own_postgres_database(suffix: str) -> str:
+    """A database of its own beside the test one (``<test>_<suffix>``, created when
+    missing), for tests that start their own server or migrate from nothing, so
+    parallel runs on other databases stay apart."""
+    server, _, name = _asyncpg(POSTGRES_URL).rpartition("/")
+    own = f"{name}_{suffix}"
+    engine = create_engine(f"{server}/postgres")
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own})
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{own}"'))
+    await engine.dispose()
+    return f"{server}/{own}"
+
+
 @dataclass
 class Database:
     backend: str

@@ -10,19 +10,21 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from redis.asyncio import Redis
 
 from cti.link import PbxLink
+from cti.link_holder import LinkHolder
 from cti.notices import AgentStateChanged
 from desk.clock import Clock, SystemClock
-from desk.db import create_engine, database_status, session_factory, sqlite_database
+from desk.db import create_engine, session_factory, sqlite_database
 from desk.events import DomainEvent, EventBus
+from desk.leases import lease_for
 from desk.mail_sender import MailSender, SmtpRelay
 from desk.migrate import schema_problem
 from desk.models import Role, User
@@ -51,6 +53,7 @@ from web.api import (
     call_views,
     customer_views,
     kb_views,
+    privacy_views,
     sla_policy_views,
     sla_views,
     survey_report_views,
@@ -61,8 +64,18 @@ from web.api import (
 from web.api.endpoints import PUBLIC, Endpoint, register
 from web.api.errors import error_middleware
 from web.api.openapi import build_openapi
-from web.api.schemas import HealthOut
+from web.audit import audit_reads_context
+from web.headers import header_setter
+from web.link_relay import LinkRelay
+from web.metrics import METRICS, DeskMetrics
 from web.notifier import Notifier
+from web.operations import ENDPOINTS as OPERATIONS_ENDPOINTS
+from web.operations import (
+    app_version,
+    operations_context,
+    operations_middleware,
+    send_browsers_away,
+)
 from web.pages import (
     agent_desk,
     customer_page,
@@ -101,31 +114,15 @@ from web.state import (
     SURVEY_ANSWERS,
     SURVEY_SCHEDULER,
     SURVEY_TOKEN_KEY,
+    SWITCHBOARD,
 )
+from web.switchboard import PbxUnavailable, Switchboard
+from web.throttle import public_rate_limits, rate_store_context
 
 log = logging.getLogger(__name__)
 NOTIFIER = web.AppKey("notifier", Notifier)
 OPENAPI = web.AppKey("openapi", dict)
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-def app_version() -> str:
-    try:
-        return version("calldesk")
-    except PackageNotFoundError:
-        return "0.0.0+unknown"
-
-
-async def healthz(request: web.Request) -> web.Response:
-    database = await database_status(request.app[ENGINE])
-    link = request.app.get(LINK)
-    out = HealthOut(
-        status="ok" if database == "ok" else "degraded",
-        database=database,
-        version=app_version(),
-        ami=link.status() if link is not None else {"status": "disabled", "error": None},
-    )
-    return web.json_response(out.model_dump(), status=200 if database == "ok" else 503)
 
 
 async def openapi_document(request: web.Request) -> web.Response:
@@ -134,21 +131,14 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 def api_endpoints() -> list[Endpoint]:
     return [
-        Endpoint(
-            "GET",
-            "/healthz",
-            healthz,
-            "Liveness, with the database's state",
-            "operations",
-            PUBLIC,
-            response=HealthOut,
-            errors=(503,),
-        ),
+        # /healthz, /readyz, /metrics (docs/deploy.md)
+        *OPERATIONS_ENDPOINTS,
         Endpoint(
             "GET", "/api/v1/openapi.json", openapi_document, "This document", "operations", PUBLIC
         ),
         *auth_views.ENDPOINTS,
         *customer_views.ENDPOINTS,
+        *privacy_views.ENDPOINTS,
         *user_views.ENDPOINTS,
         *call_views.ENDPOINTS,
         *ticket_views.ENDPOINTS,
@@ -205,17 +195,22 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
         if supervisor and feed is not None and feed.latest is not None:
             payload = sla_views.sla_board_payload(feed.latest)
             await notifier.emit_to_socket("sla_board", payload, sid=sid)
-        link = app.get(LINK)
-        if link is None:
+        pbx = app.get(SWITCHBOARD)
+        if pbx is None:
             return
-        if user.agent is not None:
-            showing = link.recorder.showing(user.agent.id)
-            await notifier.emit_to_socket("screen_pop_snapshot", showing, sid=sid)
-            state = link.agent_state(user.agent.interface)
-            if state is not None:
-                await notifier.emit_to_socket("agent_state", state, sid=sid)
-        if Role(user.role) in (Role.SUPERVISOR, Role.ADMIN):
-            await notifier.emit_to_socket("board", link.board(), sid=sid)
+        try:
+            # Asked only now, with the socket in its rooms: a pop that is not in the
+            # snapshot reaches it live (the process holding the link may be another).
+            if user.agent is not None:
+                showing = await pbx.showing(user.agent.id)
+                await notifier.emit_to_socket("screen_pop_snapshot", showing, sid=sid)
+                state = await pbx.agent_state(user.agent.interface)
+                if state is not None:
+                    await notifier.emit_to_socket("agent_state", state, sid=sid)
+            if Role(user.role) in (Role.SUPERVISOR, Role.ADMIN):
+                await notifier.emit_to_socket("board", await pbx.board(), sid=sid)
+        except PbxUnavailable as exc:  # live updates follow once a process holds the link
+            log.warning("a connecting browser gets no PBX snapshot: %s", exc)
 
     leave_tickets = install_presence_handlers(
         sio, presence=TicketPresence(), reads=app[READS], clock=app[CLOCK], notifier=notifier
@@ -327,7 +322,9 @@ async def _surveys(app: web.Application) -> AsyncIterator[None]:
         sla=app[SLA_KEEPER],
     )
     if settings.surveys_enabled and settings.mail_enabled:
-        scheduler = SurveyScheduler(policy=SurveyPolicy.from_settings(settings), key=key)
+        scheduler = SurveyScheduler(
+            policy=SurveyPolicy.from_settings(settings), key=key, delivery=app.get(MAIL_SENDER)
+        )
         attach_surveys(app[SESSIONS], scheduler)
         app[SURVEY_SCHEDULER] = scheduler
     app[SURVEY_ANSWERS].start()
@@ -407,8 +404,11 @@ async def _sla_board(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _pbx_link(app: web.Application) -> AsyncIterator[None]:
+    """One process of those sharing the database holds the PBX link (a lease, taken
+    over within seconds when its holder dies); the others ask it through Redis."""
+    settings = app[SETTINGS]
     link = PbxLink(
-        settings=app[SETTINGS],
+        settings=settings,
         sessions=app[SESSIONS],
         reads=app[POP_READS],
         bus=app[BUS],
@@ -418,19 +418,43 @@ async def _pbx_link(app: web.Application) -> AsyncIterator[None]:
         # What the knowledge base suggests for the caller's open tickets, in the pop.
         articles=pop_articles,
     )
-    await link.start()
+    holder = LinkHolder(link=link, lease=lease_for(settings.database_url, "pbx-link"))
+    relay: LinkRelay | None = None
+    if settings.redis_url:
+        relay = LinkRelay(
+            redis=Redis.from_url(settings.redis_url, decode_responses=True),
+            answer=lambda request: switchboard.answer(request),
+        )
+        await relay.start()
+        holder.on_change(relay.serve)
+    switchboard = Switchboard(holder=holder, relay=relay)
     app[LINK] = link
+    app[SWITCHBOARD] = switchboard
+    await holder.start()
     yield
-    await link.stop()
+    await holder.stop()
+    if relay is not None:
+        await relay.stop()
 
 
 def create_app(
     settings: Settings, *, clock: Clock | None = None, bus: EventBus | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, identity_middleware])
+    # Request ids and HTTP latency first: they cover every other middleware.
+    app = web.Application(
+        middlewares=[
+            operations_middleware,
+            error_middleware,
+            public_rate_limits,
+            identity_middleware,
+        ]
+    )
+    app.on_response_prepare.append(header_setter(settings))
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[BUS] = bus or EventBus()
+    app[METRICS] = DeskMetrics(app)
+    app[METRICS].subscribe(app[BUS])
     app[ATTENDANCE] = Attendance()
     app[kb_views.KB_OPTIONS] = KbOptions()
 
@@ -459,6 +483,10 @@ def create_app(
     app[SIO] = sio
 
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(rate_store_context)
+    app.cleanup_ctx.append(audit_reads_context)
+    app.cleanup_ctx.append(operations_context)
+    app.on_shutdown.append(send_browsers_away)
     app.cleanup_ctx.append(_realtime)
     if settings.mail_enabled:
         app.cleanup_ctx.append(_mail)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import os
 import secrets
 import socket
@@ -27,6 +26,7 @@ from desk.clock import SystemClock
 from desk.db import create_engine, session_factory
 from desk.demo_data import seed_demo
 from desk.events import EventBus
+from desk.log_context import set_up_logging
 from desk.migrate import upgrade
 from desk.settings import Settings, SettingsError, load_settings
 from kb.commands import kb_group
@@ -48,11 +48,7 @@ def settings_or_exit(overrides: dict[str, Any] | None = None) -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    set_up_logging(settings.log_level, settings.log_format, stream=sys.stderr)
 
 
 def run_service(settings: Settings, *, before: list[CleanupContext] | None = None) -> None:
@@ -70,6 +66,9 @@ def run_service(settings: Settings, *, before: list[CleanupContext] | None = Non
             port=settings.port,
             print=lambda line: click.echo(line.replace("(Press CTRL+C to quit)", "").strip()),
             access_log=None,
+            # SIGTERM: stop listening, let requests in flight finish for this long,
+            # then run the cleanup (the AMI link logs off; docs/deploy.md).
+            shutdown_timeout=settings.shutdown_timeout,
         )
     except StartupError as exc:
         click.echo(f"calldesk: {exc}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -34,8 +35,17 @@ class Notifier:
 
     async def emit(self, name: str, payload: dict[str, Any], *, rooms: list[str]) -> None:
         # One emit to several rooms: a client in two of them gets it once.
-        await self._sio.emit(name, payload, room=rooms)
+        await self._emit(name, payload, room=rooms)
         self.emitted += 1
 
     async def emit_to_socket(self, name: str, payload: dict[str, Any], *, sid: str) -> None:
-        await self._sio.emit(name, payload, to=sid)
+        await self._emit(name, payload, to=sid)
+
+    async def _emit(self, name: str, payload: dict[str, Any], **where: Any) -> None:
+        task = asyncio.current_task()
+        asked = task.cancelling() if task is not None else 0
+        await self._sio.emit(name, payload, **where)
+        if task is not None and task.cancelling() > asked:
+            # redis-py can swallow a cancellation that lands mid-command (socket.io's
+            # Redis manager publishes through it); a loop being stopped would run on.
+            raise asyncio.CancelledError

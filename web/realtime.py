@@ -60,8 +60,10 @@ def create_socket_server(settings: Settings) -> socketio.AsyncServer:
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
-        # Same-origin only: the desk's pages are served by this app.
-        cors_allowed_origins=[],
+        # Same-origin only: the desk's pages are served by this app.  None is engine.io's
+        # same-origin check ([] would switch the Origin check off: any site's page could
+        # then open a socket with a signed-in agent's session cookie).
+        cors_allowed_origins=None,
         logger=False,
         engineio_logger=False,
     )
@@ -111,14 +113,15 @@ class TicketShown(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    ticket_id: int = Field(gt=0)
+    # lt: ids are INTEGER columns; PostgreSQL refuses a larger number with an error.
+    ticket_id: int = Field(gt=0, lt=2**31)
     composing: bool = False
 
 
 class TicketHidden(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    ticket_id: int = Field(gt=0)
+    ticket_id: int = Field(gt=0, lt=2**31)
 
 
 def install_presence_handlers(

@@ -91,12 +91,18 @@ def _sign_form(secret: str, purpose: str, issued: str) -> str:
 def set_session_cookies(
     response: web.StreamResponse, token: str, *, lifetime: timedelta, secure: bool
 ) -> None:
-    """The signed-in browser's cookies: the session (HTTP only) and the CSRF token,
-    which the pages' JavaScript reads and echoes in ``X-CSRF-Token``."""
+    """The signed-in browser's cookies: the session and the CSRF token.
+
+    The session is HttpOnly (no script can read it).  The CSRF token cannot be:
+    the pages' JavaScript reads it and echoes it in ``X-CSRF-Token``.  Both are
+    SameSite=Lax, not Strict: a link to a ticket in an escalation e-mail must
+    open signed in, and with the CSRF token in its forms; every write still needs
+    the token, which another site can neither read nor guess.  ``secure``: the
+    site is served over https (``Settings.https``)."""
     max_age = int(lifetime.total_seconds())
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="Lax", secure=secure, max_age=max_age
     )
     response.set_cookie(
-        CSRF_COOKIE, secrets.token_urlsafe(24), samesite="Strict", secure=secure, max_age=max_age
+        CSRF_COOKIE, secrets.token_urlsafe(24), samesite="Lax", secure=secure, max_age=max_age
     )

@@ -19,6 +19,7 @@ from routing.sla_admin import SlaSetupSource
 from routing.sla_board import SlaBoardFeed
 from routing.sla_keeper import SlaClockKeeper
 from routing.watcher import SlaWatcher
+from web.switchboard import Switchboard
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -30,7 +31,10 @@ READS = web.AppKey("reads", async_sessionmaker[AsyncSession])
 POP_READS = web.AppKey("pop_reads", async_sessionmaker[AsyncSession])
 BUS = web.AppKey("bus", EventBus)
 SIO = web.AppKey("sio", socketio.AsyncServer)
+# This process's PBX link: running only while it holds the link's lease.
 LINK = web.AppKey("pbx_link", PbxLink)
+# The PBX as every process sees it: its own link, or the holder's (web/switchboard.py).
+SWITCHBOARD = web.AppKey("switchboard", Switchboard)
 SLA_KEEPER = web.AppKey("sla_keeper", SlaClockKeeper)
 SLA_WATCHER = web.AppKey("sla_watcher", SlaWatcher)
 SLA_SOURCE = web.AppKey("sla_source", SlaSetupSource)

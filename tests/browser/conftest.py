@@ -16,13 +16,22 @@ import contextlib
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    async_playwright,
+)
 
 from cti.ami import AmiError
 from cti.frames import Frame
@@ -30,6 +39,7 @@ from desk.demo_data import DEMO_PASSWORD
 from desk.settings import Settings, load_settings
 from tests.conftest import TEST_SECRET, Database
 from tests.cti_e2e.conftest import E2E, running_desk
+from tests.desk.mail_support import MAIL_FROM, MailServer, free_port
 from tests.routing.sla_support import ALWAYS
 from web.app import STATIC_DIR
 
@@ -53,12 +63,34 @@ ROUND_THE_CLOCK: dict[str, Any] = {
         "resolution": {"target": "8h", "warn_before": "1h"},
     },
 }
+# What the pages wrote to the browser console about the Content-Security-Policy (a
+# blocked script, style or connection): every browser test must end with none.
+CSP_PROBLEMS: list[str] = []
+
+
+def watched(context: BrowserContext) -> BrowserContext:
+    """``context`` with its pages' CSP complaints collected into ``CSP_PROBLEMS``."""
+
+    def console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            CSP_PROBLEMS.append(f"{message.location.get('url', '?')}: {message.text}")
+
+    context.on("console", console)
+    return context
+
+
+@pytest.fixture(autouse=True)
+def no_csp_problems() -> Iterator[None]:
+    CSP_PROBLEMS.clear()
+    yield
+    assert CSP_PROBLEMS == []
+
+
 # Frame-to-page times measured by the tests, printed at the end of the run.
 POP_LATENCIES_MS: list[tuple[str, float]] = []
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
+def browser_settings(database_url: str, **extra: Any) -> Settings:
     return load_settings(
         environ={},
         overrides={
@@ -70,8 +102,14 @@ def settings(database_url: str) -> Settings:
             "sla_policies": [ROUND_THE_CLOCK],
             # Recordings replay twice as fast: a 6 s wait becomes 3 s, still a real abandon.
             "cti_short_abandon_seconds": 2,
+            **extra,
         },
     )
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return browser_settings(database_url)
 
 
 @dataclass
@@ -106,11 +144,13 @@ class LiveDesk:
             await self.e2e.link.recorder.drained()
 
 
-@pytest.fixture
-async def desk(settings: Settings, database: Database) -> AsyncIterator[LiveDesk]:
+@asynccontextmanager
+async def live_desk(
+    settings: Settings, database: Database, *, port: int = 0
+) -> AsyncIterator[LiveDesk]:
     if not (STATIC_DIR / "vendor" / "socket.io.min.js").exists():
         pytest.fail("the socket.io client is missing: run `make setup` (it fetches it from npm)")
-    async with running_desk(settings, database, browsers=()) as e2e:
+    async with running_desk(settings, database, browsers=(), port=port) as e2e:
         frames = FrameLog()
         sim = e2e.sim
         broadcast = sim._broadcast
@@ -125,6 +165,41 @@ async def desk(settings: Settings, database: Database) -> AsyncIterator[LiveDesk
 
 
 @pytest.fixture
+async def desk(settings: Settings, database: Database) -> AsyncIterator[LiveDesk]:
+    async with live_desk(settings, database) as running:
+        yield running
+
+
+@pytest.fixture
+async def mail() -> AsyncIterator[MailServer]:
+    server = await MailServer().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def surveying_desk(
+    database_url: str, database: Database, mail: MailServer
+) -> AsyncIterator[LiveDesk]:
+    """The desk with e-mail to a real local SMTP server and surveys on: a solved
+    ticket's survey goes out at once, its links pointing at this desk."""
+    port = free_port()
+    settings = browser_settings(
+        database_url,
+        smtp_host="127.0.0.1",
+        smtp_port=mail.port,
+        smtp_starttls=False,
+        smtp_timeout=5,
+        mail_from=MAIL_FROM,
+        surveys_enabled=True,
+        surveys_base_url=f"http://127.0.0.1:{port}",
+        surveys_ticket_solved={"delay_minutes": 0},
+    )
+    async with live_desk(settings, database, port=port) as running:
+        yield running
+
+
+@pytest.fixture
 async def chromium() -> AsyncIterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"no chromium at {CHROMIUM}: `apt-get install chromium` (see .ci/run)")
@@ -134,12 +209,25 @@ async def chromium() -> AsyncIterator[Browser]:
         await browser.close()
 
 
-async def signed_in(chromium: Browser, desk: LiveDesk, who: str, *, lang: str = "en") -> Page:
+async def signed_in(
+    chromium: Browser,
+    desk: LiveDesk,
+    who: str,
+    *,
+    lang: str = "en",
+    permissions: tuple[str, ...] = (),
+    init_script: str | None = None,
+) -> Page:
     """A new browser window in which ``who`` signed in through the sign-in form."""
-    context = await chromium.new_context(
-        locale="zh-CN" if lang == "zh" else "en-GB",
-        viewport={"width": 1280, "height": 900},
+    context = watched(
+        await chromium.new_context(
+            locale="zh-CN" if lang == "zh" else "en-GB",
+            viewport={"width": 1280, "height": 900},
+            permissions=list(permissions),
+        )
     )
+    if init_script is not None:
+        await context.add_init_script(init_script)
     page = await context.new_page()
     await page.goto(f"{desk.url}/desk/sign-in?lang={lang}")
     await page.get_by_label("Username" if lang == "en" else "用户名").fill(who)
@@ -167,3 +255,64 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{len(figures)} pops: median {statistics.median(figures):.1f} ms, "
             f"min {figures[0]:.1f} ms, max {figures[-1]:.1f} ms"
         )
+
+
+# -- customers ---------------------------------------------------------------------------
+
+ERIKA = "erika.mustermann@mustermann-consulting.example"
+
+
+async def phone_context(chromium: Browser, *, lang: str = "en") -> BrowserContext:
+    """A customer's phone: small screen, touch, JavaScript off (the pages need none)."""
+    return watched(
+        await chromium.new_context(
+            viewport={"width": 390, "height": 844},
+            is_mobile=True,
+            has_touch=True,
+            java_script_enabled=False,
+            locale="zh-CN" if lang == "zh" else "en-GB",
+        )
+    )
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+async def survey_mail(mail: MailServer, to: str) -> EmailMessage:
+    async with asyncio.timeout(15):
+        while True:
+            for received in mail.received:
+                if to in received.rcpt_tos:
+                    return received.message
+            await asyncio.sleep(0.05)
+
+
+async def solve_a_ticket_for_erika(desk: LiveDesk) -> int:
+    e2e = desk.e2e
+    opened = await e2e.client.post(
+        "/api/v1/tickets",
+        json={
+            "subject": "Router keeps dropping the line",
+            "customer_id": await e2e.customer_id("Erika Mustermann"),
+        },
+        headers=e2e.auth("alice"),
+    )
+    assert opened.status == 201, await opened.text()
+    ticket_id = int((await opened.json())["id"])
+    # The router may assign the new ticket meanwhile: solve the version as it is then.
+    for _ in range(5):
+        current = await (
+            await e2e.client.get(f"/api/v1/tickets/{ticket_id}", headers=e2e.auth("alice"))
+        ).json()
+        solved = await e2e.client.patch(
+            f"/api/v1/tickets/{ticket_id}",
+            json={"version": current["version"], "status": "solved"},
+            headers=e2e.auth("alice"),
+        )
+        if solved.status != 409:
+            break
+    assert solved.status == 200, await solved.text()
+    return ticket_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, expect
@@ -224,3 +225,40 @@ async def test_the_pop_suggests_the_knowledge_base_article_for_the_callers_open_
     link = articles.get_by_role("link", name="Reset a forgotten voicemail PIN")
     await expect(link).to_have_attribute("href", re.compile(r"^/help/en/articles/"))
     await replay
+
+
+# Watches what the page asks of the browser (the real Notification and Web Audio still run).
+SPY_ON_ALERTS = (Path(__file__).parent / "alert_spy.js").read_text(encoding="utf-8")
+
+
+async def test_a_ringing_call_raises_one_desktop_notification_and_a_tone_once_allowed(
+    desk: LiveDesk, chromium: Browser
+) -> None:
+    page = await signed_in(
+        chromium, desk, "bob", permissions=("notifications",), init_script=SPY_ON_ALERTS
+    )
+    # Allowed before (the browser remembers): nothing left to ask.
+    await expect(page.locator("#notify")).to_be_disabled()
+    await page.locator("main").click()  # the shift's first click unlocks the tone
+
+    replay = asyncio.create_task(desk.play("support_ringall_answered", speed=SPEED))
+    pop = page.locator("article.pop")
+    await expect(pop).to_have_count(1, timeout=10_000)
+    await replay
+
+    alerts = await page.evaluate("window.__alerts")
+    assert [(a["title"], a["body"]) for a in alerts] == [("Incoming call", "Erika Mustermann")]
+    assert await page.evaluate("window.__tones") == 1
+
+
+async def test_without_permission_a_ringing_call_pops_but_raises_no_notification(
+    desk: LiveDesk, chromium: Browser
+) -> None:
+    page = await signed_in(chromium, desk, "bob", init_script=SPY_ON_ALERTS)
+    assert await page.evaluate("Notification.permission") != "granted"
+
+    replay = asyncio.create_task(desk.play("support_ringall_answered", speed=SPEED))
+    await expect(page.locator("article.pop")).to_have_count(1, timeout=10_000)
+    await replay
+
+    assert await page.evaluate("window.__alerts") == []

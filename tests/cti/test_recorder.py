@@ -160,3 +160,30 @@ async def test_a_failing_suggester_still_lets_the_pop_through_without_articles(
     body = await _pop_with(database, clock, bus, articles)
     assert body["customer"]["name"] == "Erika Mustermann"
     assert body["customer"]["suggested_articles"] == []
+
+
+async def test_a_pop_another_process_sent_is_not_sent_again_but_is_in_the_next_snapshot(
+    database: Database, clock: FakeClock, bus: EventBus
+) -> None:
+    # After a take-over, the new holder's resync decides the live call's pop again.
+    await seed_demo(sessions=database.sessions, bus=bus, region="DE", now=clock.now())
+    popped: list[ScreenPopped] = []
+
+    async def on_pop(event: ScreenPopped) -> None:
+        popped.append(event)
+
+    bus.subscribe(ScreenPopped, on_pop)
+    ringing = _ringing("c1", "+4930123456789", clock.now())
+    for holder in ("first", "second"):
+        recorder = _recorder(database, clock, bus)
+        recorder.start()
+        try:
+            recorder.submit(Work(decisions=(ringing,)))
+            await asyncio.wait_for(recorder.drained(), 5)
+            snapshot = recorder.showing(popped[0].agent_id)
+        finally:
+            await recorder.stop()
+        assert len(popped) == 1, f"the {holder} holder sent the pop again"
+        assert [(p["call_id"], p["phase"], p["seq"]) for p in snapshot["pops"]] == [
+            ("c1", "ringing", popped[0].body["seq"])
+        ]

@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from cti.frames import Frame
+from cti.frames import FieldSet, Frame
 from cti.recordings import load_recording, recording_names
 from cti.wire import FrameParser
+from tests.cti.conftest import MakeLink, eventually
 
 BANNER = "Asterisk Call Manager/11.0.0"
 
@@ -186,3 +187,65 @@ def test_wire_frames_equal_plain_frames_and_pickle_as_plain_frames() -> None:
 def test_a_frame_is_an_event_exactly_when_it_has_an_event_key(frame: Frame, expected: bool) -> None:
     assert frame.is_event is expected
     assert (frame.event is not None) is expected
+
+
+@pytest.mark.parametrize("name", recording_names())
+def test_an_event_filter_returns_the_named_events_and_every_response_and_counts_the_rest(
+    name: str,
+) -> None:
+    wanted = frozenset({"newchannel", "hangup", "queuememberstatus", "coreshowchannel"})
+    stream = load_recording(name).stream()
+    everything = FrameParser().feed(stream)
+    expected = [f for f in everything if not f.is_event or (f.event or "").lower() in wanted]
+    for seed in range(4):
+        rng = random.Random(seed)
+        parser = FrameParser(events=wanted)
+        frames: list[Frame] = []
+        pos = 0
+        while pos < len(stream):
+            size = rng.randint(1, 5000)
+            frames += parser.feed(stream[pos : pos + size])
+            pos += size
+        assert frames == expected, f"seed {seed}"
+        assert [f.event for f in frames] == [f.event for f in expected]
+        assert parser.frames_skipped == len(everything) - len(expected)
+
+
+def test_the_event_filter_ignores_the_case_of_event_names_and_can_be_lifted() -> None:
+    parser = FrameParser(expect_banner=False, events=frozenset({"hangup"}))
+    data = b"Event: HANGUP\r\n\r\nEvent: VarSet\r\n\r\nResponse: Success\r\n\r\n"
+    assert [f.event or f.response for f in parser.feed(data)] == ["HANGUP", "Success"]
+    parser.events = None
+    assert [f.event for f in parser.feed(b"Event: VarSet\r\n\r\n")] == ["VarSet"]
+
+
+def test_a_field_after_a_bare_lf_is_found_where_the_pairs_list_it() -> None:
+    frame = Frame.from_text("Event: Hangup\r\nChannel: PJSIP/1-1\nUniqueid: 1.1\r\nLinkedid: 1.1")
+    assert ("Uniqueid", "1.1") in frame.pairs
+    assert frame.get("Uniqueid") == "1.1"
+    assert frame["Channel"] == "PJSIP/1-1"
+
+
+def test_picked_fields_are_what_get_finds_whatever_the_layout() -> None:
+    fields = FieldSet("Uniqueid", "ChanVariable", "Missing")
+    texts = [
+        "Event: Pick\r\nUniqueid: 1.1\r\nChanVariable: a=1\r\nchanvariable: b=2",
+        "Event: Pick\r\nUniqueid: 2.2\r\nChanVariable: c=3\r\nchanvariable: d=4",  # learned
+        "Event: Pick\r\nUNIQUEID: 3.3\r\nuniqueid: 4.4",  # another spelling, a repeat
+        "Event: Pick\r\nUniqueid: 5.5\nChanVariable: e=5",  # a bare LF: not a layout
+    ]
+    for text in texts:
+        frame = Frame.from_text(text)
+        assert frame.pick(fields) == tuple(frame.get(name) for name in fields.names)
+    assert Frame.from_text(texts[1]).pick(fields) == ("2.2", "c=3", None)
+
+
+async def test_a_client_with_an_event_filter_still_collects_lists_of_events_it_skips(
+    make_link: MakeLink,
+) -> None:
+    link = await make_link(events=frozenset({"fullybooted"}))
+    await eventually(lambda: bool(link.events("FullyBooted")))
+    result = await link.client.send_list_action("QueueStatus")
+    assert result.ok
+    assert {f.event for f in result.events} >= {"QueueParams", "QueueMember"}
+    assert all(frame.event == "FullyBooted" for frame in link.frames if frame.is_event)

@@ -192,6 +192,7 @@ async def running_desk(
     with_pbx: bool = True,
     wait_connected: bool = True,
     browsers: tuple[str, ...] = PEOPLE,
+    port: int = 0,
 ) -> AsyncIterator[E2E]:
     await seed_demo(sessions=database.sessions, bus=EventBus(), region="DE", now=datetime.now(UTC))
     sim = PbxSimulator(host="127.0.0.1", port=0, username=AMI_USER, secret=sim_secret)
@@ -200,7 +201,7 @@ async def running_desk(
     desk: E2E | None = None
     try:
         app = create_app(desk_settings(settings, sim if with_pbx else None, secret=desk_secret))
-        client = TestClient(TestServer(app, host="127.0.0.1"))
+        client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
         tokens, user_ids, agent_ids = {}, {}, {}
         for who in PEOPLE:

@@ -7,7 +7,7 @@ import pytest
 
 from cti import events as ev
 from cti.frames import Frame
-from cti.normalise import interface_of, normalise
+from cti.normalise import EVENT_NAMES, interface_of, normalise
 from tests.cti_logic.conftest import at, frame, recording
 
 RECEIVED = at(0)
@@ -349,3 +349,55 @@ def test_every_event_is_frozen_and_slotted() -> None:
     assert not hasattr(event, "__dict__")
     with pytest.raises(AttributeError):
         event.at = RECEIVED  # type: ignore[misc]
+
+
+def test_event_names_lists_exactly_the_events_normalise_reads() -> None:
+    for name in EVENT_NAMES:
+        raw = frame(
+            Event=name,
+            Channel="PJSIP/1001-1",
+            Uniqueid="1.1",
+            Linkedid="1.1",
+            DestChannel="PJSIP/1002-2",
+            DestUniqueid="1.2",
+            DestLinkedid="1.1",
+            Queue="support",
+            Interface="PJSIP/1002",
+            BridgeUniqueid="b-1",
+        )
+        assert normalise(raw, received_at=RECEIVED) is not None, name
+    for name in ("VarSet", "Newexten", "UserEvent", "Cdr"):
+        assert name.lower() not in EVENT_NAMES
+
+
+def test_a_pbx_clock_without_a_utc_date_falls_back_to_the_receive_time() -> None:
+    raw = frame(
+        Event="Hangup",
+        EventTV="0001-01-01T00:00:00+01:00",
+        Channel="X/1-1",
+        Uniqueid="1.1",
+        Linkedid="1.1",
+    )
+    event = normalise(raw, received_at=RECEIVED)
+    assert event is not None
+    assert event.at == RECEIVED
+
+
+def test_a_duration_in_digits_int_cannot_read_is_zero_rather_than_a_dropped_snapshot() -> None:
+    raw = frame(
+        Event="CoreShowChannel",
+        Channel="PJSIP/1001-1",
+        Uniqueid="1.1",
+        Linkedid="1.1",
+        Seconds="²",
+        Duration="00:00:0²",
+    )
+    event = normalise(raw, received_at=RECEIVED)
+    assert isinstance(event, ev.ChannelSnapshot)
+    assert event.duration_s == 0
+
+
+def test_a_hangup_carries_its_cause_and_cause_text() -> None:
+    event = normalise(first_recorded("agent_paused", "Hangup"), received_at=RECEIVED)
+    assert isinstance(event, ev.ChannelHungUp)
+    assert (event.cause, event.cause_txt) == (16, "Normal Clearing")

@@ -15,6 +15,7 @@ from desk.customers import CustomerDraft, EmailIn, create_customer
 from desk.db import session_factory
 from desk.events import EventBus, UnitOfWork
 from desk.models import Role, TicketChannel, TicketStatus
+from desk.outbox import Delivery
 from desk.settings import Settings
 from desk.survey_policy import SurveyPolicy
 from desk.survey_tokens import TokenKey
@@ -38,17 +39,30 @@ def survey_settings(port: int = 2525, **overrides: Any) -> Settings:
     )
 
 
-def scheduler_for(settings: Settings) -> SurveyScheduler:
+@dataclass
+class CountedDelivery:
+    """Stands in for the mail sender: counts how often it was told mail waits."""
+
+    pokes: int = 0
+
+    def poke(self) -> None:
+        self.pokes += 1
+
+
+def scheduler_for(settings: Settings, delivery: Delivery | None = None) -> SurveyScheduler:
     return SurveyScheduler(
         policy=SurveyPolicy.from_settings(settings),
         key=TokenKey.from_secret(settings.secret_key.get_secret_value()),
+        delivery=delivery,
     )
 
 
-def surveying_sessions(database: Database, settings: Settings) -> async_sessionmaker[AsyncSession]:
+def surveying_sessions(
+    database: Database, settings: Settings, delivery: Delivery | None = None
+) -> async_sessionmaker[AsyncSession]:
     """Sessions whose writes trigger surveys, as the app's are."""
     sessions = session_factory(database.engine)
-    attach(sessions, scheduler_for(settings))
+    attach(sessions, scheduler_for(settings, delivery))
     return sessions
 
 

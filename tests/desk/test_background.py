@@ -52,3 +52,27 @@ async def test_a_loop_that_dies_is_logged_when_it_dies(caplog: pytest.LogCapture
     assert "background task probe died" in caplog.text
     assert not task.running
     await task.stop()
+
+
+async def test_a_loop_that_swallows_a_cancellation_is_cancelled_again_and_stops() -> None:
+    swallowed = 0
+
+    async def loop() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                swallowed += 1
+                if swallowed > 1:
+                    raise
+                # As redis-py may do when the cancellation lands mid-command.
+
+    task = OwnedTask("stubborn", loop)
+    task.start()
+    await asyncio.sleep(0)
+
+    async with asyncio.timeout(5):
+        await task.stop(patience=0.05)
+
+    assert swallowed == 2 and not task.running

@@ -14,7 +14,7 @@ import kb.records  # noqa: F401  (the knowledge base's tables are on desk's meta
 from desk import migrate
 from desk.db import create_engine
 from desk.models import Base
-from tests.conftest import POSTGRES_URL, _asyncpg
+from tests.conftest import POSTGRES_URL, own_postgres_database
 
 # The knowledge base's search index, made by migration 0011 in SQL the models
 # cannot express (kb.index writes it): FTS5 tables with their shadow tables on
@@ -79,22 +79,8 @@ async def _diff(url: str) -> list[object]:
 def _urls(tmp_path: Path) -> list[str]:
     urls = [f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"]
     if POSTGRES_URL:
-        urls.append(asyncio.run(_empty_postgres_database()))
+        urls.append(asyncio.run(own_postgres_database("migrations")))
     return urls
-
-
-async def _empty_postgres_database() -> str:
-    """A database of its own beside the test one, so parallel runs on other databases stay apart."""
-    server, _, name = _asyncpg(POSTGRES_URL).rpartition("/")
-    own = f"{name}_migrations"
-    engine = create_engine(f"{server}/postgres")
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own})
-        if not exists:
-            await conn.execute(text(f'CREATE DATABASE "{own}"'))
-    await engine.dispose()
-    return f"{server}/{own}"
 
 
 def test_migrations_upgrade_an_empty_database_and_downgrade_one_step(tmp_path: Path) -> None:
@@ -118,3 +104,45 @@ def test_the_migrated_schema_matches_the_models(tmp_path: Path) -> None:
         migrate.upgrade(url)
         assert asyncio.run(_diff(url)) == []
         migrate.downgrade(url, "base")
+
+
+async def _count(url: str, table: str) -> int:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        found = int(await conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+    await engine.dispose()
+    return found
+
+
+async def _a_ticket_with_a_message(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO tickets (id, subject, description, status, priority, channel, "
+                "version, created_at, updated_at) VALUES (1, 'Invoice', '', 'open', 'normal', "
+                "'email', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO ticket_messages (ticket_id, kind, body, created_at) "
+                "VALUES (1, 'public_reply', 'Hello', CURRENT_TIMESTAMP)"
+            )
+        )
+    await engine.dispose()
+
+
+def test_a_downgrade_that_rebuilds_a_table_on_sqlite_keeps_the_rows_that_point_at_it(
+    tmp_path: Path,
+) -> None:
+    # SQLite rebuilds a table to drop a column (0008 drops tickets.tags); with foreign
+    # keys on, dropping the old table would cascade and delete every ticket's messages.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    migrate.upgrade(url)
+    asyncio.run(_a_ticket_with_a_message(url))
+
+    migrate.downgrade(url, "0007")
+
+    assert asyncio.run(_count(url, "tickets")) == 1
+    assert asyncio.run(_count(url, "ticket_messages")) == 1

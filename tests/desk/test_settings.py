@@ -56,6 +56,7 @@ def test_environment_variables_override_the_config_files() -> None:
         ({"DESK_DATABASE_URL": "mysql://x/y"}, "DESK_DATABASE_URL", "postgresql"),
         ({"DESK_REDIS_URL": "http://x"}, "DESK_REDIS_URL", "redis://"),
         ({"DESK_MODE": "staging"}, "DESK_MODE", "production"),
+        ({"DESK_TIMEZONE": "Mars/Olympus_Mons"}, "DESK_TIMEZONE", "IANA time zone"),
         ({"DESK_FAVOURITE_COLOUR": "blue"}, "DESK_FAVOURITE_COLOUR", "unknown setting"),
     ],
 )

@@ -27,11 +27,14 @@ from desk.survey_customers import opt_out
 from desk.survey_questions import Question, QuestionKind
 from desk.survey_templates import TemplateDraft, TemplatePatch, change_template, create_template
 from desk.surveys import scheduler_of
+from desk.ticket_changes import TicketPatch, change_ticket
+from desk.tickets import get_ticket
 from tests.conftest import Database
 from tests.desk.survey_support import (
     BASE_URL,
     HALF_HOUR,
     LINK,
+    CountedDelivery,
     open_ticket_for,
     seed_people,
     set_status,
@@ -49,6 +52,44 @@ async def _surveys(database: Database) -> list[Survey]:
 async def _mail(database: Database) -> list[OutboxMessage]:
     async with database.sessions() as session:
         return await outbox_messages(session)
+
+
+async def test_the_mail_sender_is_told_of_a_new_survey_once_its_change_is_committed(
+    database: Database, clock: FakeClock
+) -> None:
+    people = await seed_people(database, clock)
+    delivery = CountedDelivery()
+    sessions = surveying_sessions(database, survey_settings(), delivery)
+    ticket_id = await open_ticket_for(sessions, clock, people)
+    assert delivery.pokes == 0  # an open ticket asks for no survey
+
+    await solve(sessions, clock, ticket_id)
+
+    assert delivery.pokes == 1
+
+
+async def test_a_rolled_back_solve_never_wakes_the_mail_sender(
+    database: Database, clock: FakeClock
+) -> None:
+    people = await seed_people(database, clock)
+    delivery = CountedDelivery()
+    sessions = surveying_sessions(database, survey_settings(), delivery)
+    ticket_id = await open_ticket_for(sessions, clock, people)
+
+    async with sessions() as session:
+        ticket = await get_ticket(session, ticket_id)
+        await change_ticket(
+            session,
+            ticket_id,
+            TicketPatch(version=ticket.version, status=TicketStatus.SOLVED),
+            actor=None,
+            now=clock.now(),
+        )
+        await session.rollback()
+    async with sessions() as session:
+        await session.commit()  # a later commit in a new session is not that survey's
+
+    assert delivery.pokes == 0 and await _surveys(database) == []
 
 
 async def test_solving_a_ticket_writes_one_survey_and_its_mail_due_after_the_delay(

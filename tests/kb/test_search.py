@@ -66,6 +66,14 @@ async def test_a_title_match_ranks_above_a_body_match(
     assert await _titles(database, "router") == ["Router lights explained", "Shipping costs"]
 
 
+@pytest.mark.parametrize("typed", ["router\x00", "\x07router\x1b", "xplained\x00", "\x00xplained"])
+async def test_control_characters_in_a_query_are_left_out_and_cause_no_error(
+    database: Database, staff: Staff, clock: FakeClock, options: KbOptions, typed: str
+) -> None:
+    await publish(database, staff, clock, options, title="Router lights explained", body="Lights.")
+    assert await _titles(database, typed) == ["Router lights explained"]
+
+
 async def test_results_show_snippets_with_the_matched_words_marked(
     database: Database, staff: Staff, clock: FakeClock, options: KbOptions
 ) -> None:

@@ -214,3 +214,19 @@ def test_a_stored_clock_state_reads_back_exactly(moments: list[datetime], micros
         paused_since=moments[-1], runs=spans, pauses=spans[:1], breached_at=moments[0]
     )
     assert state_from_json(state_to_json(state)) == state
+
+
+async def test_a_change_stamped_before_the_clocks_last_change_is_kept_at_that_change(
+    database: Database,
+) -> None:
+    # The system clock was set back (or another process's runs behind): the reply
+    # still goes through, and the clocks do not run backwards.
+    clock = FakeClock(berlin(2026, 3, 9, 11))
+    world = await World.create(database, clock, setup(escalation={}))
+    ticket = await world.open()
+    clock.set(MONDAY)  # an hour before the ticket's clocks started
+
+    await world.reply(ticket)
+
+    clocks = await world.clocks(ticket)
+    assert state_from_json(clocks[FIRST].state).stopped_at == berlin(2026, 3, 9, 11)

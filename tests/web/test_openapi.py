@@ -41,9 +41,9 @@ async def test_guarded_operations_document_their_roles_and_errors(desk: Desk) ->
     assert {"401", "403", "422", "201"} <= set(users["responses"])
 
 
-async def test_the_health_endpoint_reports_the_database(desk: Desk) -> None:
-    response = await desk.client.get("/healthz")
+async def test_the_readiness_endpoint_reports_the_database(desk: Desk) -> None:
+    response = await desk.client.get("/readyz")
     assert response.status == 200
     body = await response.json()
-    assert body["status"] == "ok"
-    assert body["database"] == "ok"
+    assert body["status"] == "ready"
+    assert body["checks"]["database"] == {"ok": True, "error": None}

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from desk.survey_reports import Tally
 from web.pages.wallboard import (
     CHART_HEIGHT,
     HourFigures,
     LoggedCall,
     average_answer_seconds,
     bars,
+    csat_payload,
     day_payload,
     duration,
     hour_figures,
+    local_day_start,
 )
 
 DAY = datetime(2026, 1, 5, tzinfo=UTC)
@@ -93,11 +97,54 @@ def test_bars_scale_to_the_highest_value_or_a_given_top() -> None:
 
 
 def test_the_day_payload_marks_hours_without_a_service_level() -> None:
-    payload = day_payload(figures(call(9, "answered", 3)), {"support": 3.0})
+    payload = day_payload(figures(call(9, "answered", 3)), {"support": 3.0}, csat=Tally())
     assert payload["service_level_known"][9] is True
     assert payload["service_level_known"][8] is False
     assert payload["calls"]["total"][9]["value"] == 1.0
     assert payload["asa"] == {"support": 3.0}
+
+
+def test_csat_today_is_the_share_of_satisfied_answers_with_its_denominator() -> None:
+    # Five answers: 5, 4, 4, 2, 1 — three satisfied; two of them also gave NPS 10 and 3.
+    tally = Tally(
+        answered=5, csat_n=5, csat_sum=16, csat_good=3, nps_n=2, promoters=1, detractors=1
+    )
+    assert csat_payload(tally) == {
+        "answers": 5,
+        "satisfied": 3,
+        "percent": 60.0,
+        "average": 3.2,
+        "nps": 0.0,
+        "nps_answers": 2,
+    }
+
+
+def test_a_day_without_answers_has_no_csat_figure() -> None:
+    assert csat_payload(Tally()) == {
+        "answers": 0,
+        "satisfied": 0,
+        "percent": None,
+        "average": None,
+        "nps": None,
+        "nps_answers": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "midnight"),
+    [
+        # 23:30 UTC is already the next day in Berlin (UTC+1 in winter).
+        (datetime(2026, 1, 5, 23, 30, tzinfo=UTC), "Europe/Berlin", "2026-01-06T00:00:00+01:00"),
+        (datetime(2026, 1, 5, 23, 30, tzinfo=UTC), "UTC", "2026-01-05T00:00:00+00:00"),
+        # The day the clocks go forward starts at midnight in winter time.
+        (datetime(2026, 3, 29, 12, 0, tzinfo=UTC), "Europe/Berlin", "2026-03-29T00:00:00+01:00"),
+        (datetime(2026, 1, 5, 3, 0, tzinfo=UTC), "America/New_York", "2026-01-04T00:00:00-05:00"),
+    ],
+)
+def test_the_wallboards_day_starts_at_the_call_centers_midnight(
+    now: datetime, zone: str, midnight: str
+) -> None:
+    assert local_day_start(now, ZoneInfo(zone)).isoformat() == midnight
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from cti.link import PbxActionFailed, PbxLink
+from cti.link import PbxActionFailed
 from desk.calls import get_call, list_calls
 from desk.models import Agent, Call, Role, User
 from desk.phones import read_number
@@ -23,7 +25,8 @@ from web.api.endpoints import (
     read_query,
 )
 from web.api.errors import ApiError
-from web.state import LINK, SESSIONS, SETTINGS
+from web.state import SESSIONS, SETTINGS, SWITCHBOARD
+from web.switchboard import PbxUnavailable, Switchboard
 
 
 class ClickToCall(BaseModel):
@@ -97,11 +100,22 @@ class BoardOut(BaseModel):
     agents: list[dict[str, Any]]
 
 
-def _link(request: web.Request) -> PbxLink:
-    link = request.app.get(LINK)
-    if link is None:
+def _pbx(request: web.Request) -> Switchboard:
+    pbx = request.app.get(SWITCHBOARD)
+    if pbx is None:
         raise ApiError(503, "no_pbx_link", "no PBX link is configured (set DESK_AMI_HOST)")
-    return link
+    return pbx
+
+
+@contextmanager
+def _pbx_answers() -> Iterator[None]:
+    """The PBX refused (502), or no process holds the link to ask it (503)."""
+    try:
+        yield
+    except PbxActionFailed as exc:
+        raise ApiError(502, "pbx_refused", str(exc)) from None
+    except PbxUnavailable as exc:
+        raise ApiError(503, "pbx_unavailable", str(exc)) from None
 
 
 def _own_agent(user: User) -> Agent:
@@ -113,7 +127,7 @@ def _own_agent(user: User) -> Agent:
 async def click_to_call(request: web.Request) -> web.Response:
     body = await read_body(request, ClickToCall)
     user = current_user(request)
-    link = _link(request)
+    pbx = _pbx(request)
     number = read_number(body.number, request.app[SETTINGS].phone_region)
     if number.e164 is None:
         raise ApiError(
@@ -129,12 +143,10 @@ async def click_to_call(request: web.Request) -> web.Response:
             caller = await get_user(session, agent.user_id)
     else:
         agent, caller = _own_agent(user), user
-    try:
-        action_id = await link.originate(
+    with _pbx_answers():
+        action_id = await pbx.originate(
             agent.interface, number.e164, caller_id=f'"{caller.display_name}" <{agent.extension}>'
         )
-    except PbxActionFailed as exc:
-        raise ApiError(502, "pbx_refused", str(exc)) from None
     out = ClickToCallOut(
         action_id=action_id, number_e164=number.e164, agent_id=agent.id, status="queued"
     )
@@ -144,28 +156,28 @@ async def click_to_call(request: web.Request) -> web.Response:
 async def set_my_state(request: web.Request) -> web.Response:
     body = await read_body(request, AgentStateIn)
     agent = _own_agent(current_user(request))
-    try:
-        await _link(request).pause(
-            agent.interface, paused=body.status == "paused", reason=body.reason
-        )
-    except PbxActionFailed as exc:
-        raise ApiError(502, "pbx_refused", str(exc)) from None
+    pbx = _pbx(request)
+    with _pbx_answers():
+        await pbx.pause(agent.interface, paused=body.status == "paused", reason=body.reason)
     # The PBX confirms with QueueMemberPause; the new state arrives as an agent_state event.
     return web.json_response({"requested": body.status, "reason": body.reason}, status=202)
 
 
 async def my_state(request: web.Request) -> web.Response:
     agent = _own_agent(current_user(request))
-    state = _link(request).agent_state(agent.interface)
+    pbx = _pbx(request)
+    with _pbx_answers():
+        state = await pbx.agent_state(agent.interface)
     if state is None:
         raise ApiError(404, "not_found", "the PBX has not reported this agent yet")
     return web.json_response(AgentStateOut.model_validate(state).model_dump(mode="json"))
 
 
 async def board(request: web.Request) -> web.Response:
-    return web.json_response(
-        BoardOut.model_validate(_link(request).board()).model_dump(mode="json")
-    )
+    pbx = _pbx(request)
+    with _pbx_answers():
+        now = await pbx.board()
+    return web.json_response(BoardOut.model_validate(now).model_dump(mode="json"))
 
 
 async def calls_index(request: web.Request) -> web.Response:

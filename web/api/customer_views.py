@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from desk.customer_audit import AuditAction, record_change
 from desk.customers import (
     CustomerDraft,
     CustomerPatch,
@@ -32,6 +33,7 @@ from web.api.schemas import (
     customer_out,
     timeline_out,
 )
+from web.audit import actor_of, note_read
 from web.state import CLOCK, SESSIONS, SETTINGS
 
 
@@ -66,6 +68,13 @@ async def create(request: web.Request) -> web.Response:
             region=request.app[SETTINGS].phone_region,
             now=request.app[CLOCK].now(),
         )
+        record_change(
+            uow.session,
+            customer.id,
+            AuditAction.CREATE,
+            actor=actor_of(request),
+            now=request.app[CLOCK].now(),
+        )
         out = customer_out(customer)
         await uow.commit()
     return web.json_response(out.model_dump(mode="json"), status=201)
@@ -74,6 +83,7 @@ async def create(request: web.Request) -> web.Response:
 async def read(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         out = customer_out(await get_customer(session, path_id(request)))
+    note_read(request, out.id)
     return web.json_response(out.model_dump(mode="json"))
 
 
@@ -88,6 +98,14 @@ async def update(request: web.Request) -> web.Response:
             region=request.app[SETTINGS].phone_region,
             now=request.app[CLOCK].now(),
         )
+        record_change(
+            uow.session,
+            customer_id,
+            AuditAction.UPDATE,
+            actor=actor_of(request),
+            now=request.app[CLOCK].now(),
+            detail={"fields": sorted(patch.model_fields_set - {"version"})},
+        )
         out = customer_out(customer)
         await uow.commit()
     return web.json_response(out.model_dump(mode="json"))
@@ -97,6 +115,13 @@ async def delete(request: web.Request) -> web.Response:
     customer_id = path_id(request)
     async with unit_of_work(request) as uow:
         await delete_customer(uow, customer_id, now=request.app[CLOCK].now())
+        record_change(
+            uow.session,
+            customer_id,
+            AuditAction.DELETE,
+            actor=actor_of(request),
+            now=request.app[CLOCK].now(),
+        )
         await uow.commit()
     return web.Response(status=204)
 
@@ -106,6 +131,7 @@ async def customer_timeline(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
     async with request.app[SESSIONS]() as session:
         out = timeline_out(await timeline(session, customer_id, limit=query.limit))
+    note_read(request, customer_id, AuditAction.TIMELINE)
     return web.json_response(out.model_dump(mode="json"))
 
 

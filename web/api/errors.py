@@ -1,4 +1,6 @@
-"""Every API error is JSON ``{"error": {"code", "message", "fields"}}`` with a 4xx status."""
+"""Every API error is JSON ``{"error": {"code", "message", "fields"}}``: the model
+``ErrorOut`` below both writes it and documents it (the OpenAPI document's one error
+schema), so the two cannot drift."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm.exc import StaleDataError
 
 from desk.errors import (
@@ -29,6 +31,21 @@ _STATUS: dict[type[DeskError], int] = {
 }
 
 
+class ErrorBody(BaseModel):
+    # Documented as exactly these keys (additionalProperties: false).
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(description="Stable, for programs: invalid_input, not_found, ...")
+    message: str = Field(description="For people")
+    fields: dict[str, str] = Field(
+        description="What is wrong with each field, by its path (agent.extension, questions.0.key)"
+    )
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorBody
+
+
 class ApiError(Exception):
     """An HTTP-level refusal raised by views (bad content type, unauthenticated, ...)."""
 
@@ -42,8 +59,8 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, fields: dict[str, str] | None = None
 ) -> web.Response:
-    body = {"error": {"code": code, "message": message, "fields": fields or {}}}
-    return web.json_response(body, status=status)
+    body = ErrorOut(error=ErrorBody(code=code, message=message, fields=fields or {}))
+    return web.json_response(body.model_dump(), status=status)
 
 
 def validation_fields(exc: ValidationError) -> dict[str, str]:

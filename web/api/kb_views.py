@@ -509,7 +509,7 @@ ENDPOINTS = [
     _e("POST", "/api/v1/kb/articles/{id}/links", link,
        "Link the article to a ticket, or insert it into a reply (returns the text); counted "
        "once per ticket and kind (200 when it already was)", STAFF, body=LinkIn,
-       response=LinkOut, status=201, errors=(409,)),
+       response=LinkOut, status=201, repeat_status=200, errors=(409,)),
     _e("POST", "/api/v1/kb/articles/{id}/votes", vote,
        "Was this helpful? One vote per agent; voting again changes it", STAFF, body=VoteIn,
        response=VoteOut),
@@ -526,7 +526,7 @@ ENDPOINTS = [
        "Articles linked to or inserted into the ticket", STAFF, response=TicketLinkListOut),
     _e("POST", "/api/v1/kb/tickets/{id}/article", from_ticket,
        "Turn a solved ticket into a draft article (a second call returns the same draft)",
-       STAFF, response=ArticleOut, status=201, errors=(409,)),
+       STAFF, response=ArticleOut, status=201, repeat_status=200, errors=(409,)),
     _e("GET", "/api/v1/kb/customers/{id}/suggestions", customer_suggestions,
        "Articles for the customer's open tickets (the screen pop's suggestions)", STAFF,
        response=SuggestionListOut),
@@ -536,7 +536,8 @@ ENDPOINTS = [
     _e("GET", "/api/v1/kb/public/categories", public_categories, "The category tree", PUBLIC,
        response=CategoryListOut),
     _e("GET", "/api/v1/kb/public/search", public_search,
-       "Search published public articles", PUBLIC, query=SearchQuery, response=SearchPageOut),
+       "Search published public articles (rate-limited per address: 429)", PUBLIC,
+       query=SearchQuery, response=SearchPageOut, errors=(429,)),
     _e("GET", "/api/v1/kb/public/articles/{id}", public_article,
        "A published public article", PUBLIC, response=ArticleOut),
 ]

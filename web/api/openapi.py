@@ -8,24 +8,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from web.api.endpoints import Endpoint
+from web.api.errors import ErrorOut
 
 REF = "#/components/schemas/{model}"
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "fields"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-            },
-        }
-    },
-}
+# What every error answer looks like (web.api.errors writes them with this model).
+ERROR = {"$ref": REF.format(model=ErrorOut.__name__)}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -68,9 +56,12 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.response is not None:
         ok["content"] = {"application/json": {"schema": _ref(endpoint.response)}}
     responses: dict[str, Any] = {str(endpoint.status): ok}
+    if endpoint.repeat_status is not None:
+        responses[str(endpoint.repeat_status)] = {**ok, "description": "Done before: the same"}
     statuses = set(endpoint.errors)
     if endpoint.body is not None:
-        statuses |= {400, 415, 422}
+        # 413: a body over the server's size limit, refused before it is read.
+        statuses |= {400, 413, 415, 422}
     if endpoint.query is not None:
         statuses.add(422)
     if endpoint.roles:
@@ -80,14 +71,14 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": "error",
-            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+            "content": {"application/json": {"schema": ERROR}},
         }
     operation["responses"] = responses
     return operation
 
 
 def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
-    models: dict[str, type[BaseModel]] = {}
+    models: dict[str, type[BaseModel]] = {ErrorOut.__name__: ErrorOut}
     for endpoint in endpoints:
         # Query models too: their enums are referenced from the parameters.
         for model in (endpoint.body, endpoint.response, endpoint.query):
@@ -97,7 +88,6 @@ def build_openapi(endpoints: list[Endpoint], *, version: str) -> dict[str, Any]:
         [(model, "validation") for model in models.values()], ref_template=REF
     )
     schemas: dict[str, Any] = dict(schema.get("$defs", {}))
-    schemas["Error"] = ERROR_SCHEMA
 
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:

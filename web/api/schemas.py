@@ -129,10 +129,26 @@ class PageQuery(BaseModel):
 
 
 class HealthOut(BaseModel):
+    """Liveness: the process answers.  Nothing here waits for the database or Redis
+    (that is readiness, ``ReadyOut``); ``ami`` is the link's state as last seen."""
+
     status: str
-    database: str
     version: str
     ami: dict[str, object]
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    error: str | None = None
+
+
+class ReadyOut(BaseModel):
+    """Readiness: each check by name (``database``; ``redis`` and ``ami`` when
+    configured) and ``ready`` only when every one passed."""
+
+    status: str
+    version: str
+    checks: dict[str, CheckOut]
 
 
 def customer_out(customer: Customer) -> CustomerOut:

@@ -311,5 +311,6 @@ ENDPOINTS = [
         body=TicketFromCall,
         response=TicketOut,
         status=201,
+        repeat_status=200,
     ),
 ]

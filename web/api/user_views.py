@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from desk.errors import InvalidInput
+from desk.errors import InvalidInput, NotFound
+from desk.models import Role
 from desk.users import (
     TeamDraft,
     UserDraft,
@@ -64,6 +65,13 @@ async def user_read(request: web.Request) -> web.Response:
 async def user_update(request: web.Request) -> web.Response:
     user_id = path_id(request)
     patch = await read_body(request, UserPatch)
+    if user_id == current_user(request).id and (
+        patch.active is False or patch.role not in (None, Role.ADMIN)
+    ):
+        # As with deleting yourself: the last admin must not lock everyone out.
+        raise InvalidInput(
+            "you cannot take away your own admin rights", fields={"id": "that is you"}
+        )
     async with request.app[SESSIONS]() as session:
         user = await update_user(session, user_id, patch, now=request.app[CLOCK].now())
         await session.commit()
@@ -91,7 +99,14 @@ async def teams_index(request: web.Request) -> web.Response:
 async def team_create(request: web.Request) -> web.Response:
     draft = await read_body(request, TeamDraft)
     async with request.app[SESSIONS]() as session:
-        team = await create_team(session, draft, now=request.app[CLOCK].now())
+        try:
+            team = await create_team(session, draft, now=request.app[CLOCK].now())
+        except NotFound:
+            # A body naming a missing record is invalid input, as for tickets: 404 is
+            # for the path.
+            raise InvalidInput(
+                "the team's lead does not exist", fields={"lead_user_id": "not found"}
+            ) from None
         await session.commit()
         out = TeamOut.model_validate(team)
     return web.json_response(out.model_dump(mode="json"), status=201)
@@ -133,7 +148,14 @@ ENDPOINTS = [
         errors=(409,),
     ),
     Endpoint(
-        "DELETE", "/api/v1/users/{id}", user_delete, "Delete a user", "users", ADMINS, status=204
+        "DELETE",
+        "/api/v1/users/{id}",
+        user_delete,
+        "Delete a user (not yourself: 422)",
+        "users",
+        ADMINS,
+        status=204,
+        errors=(422,),
     ),
     Endpoint(
         "GET", "/api/v1/teams", teams_index, "List teams", "users", STAFF, response=TeamListOut

@@ -8,6 +8,7 @@ JavaScript the status form still works (it posts here); pops need JavaScript.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import aiohttp_jinja2
@@ -18,7 +19,8 @@ from desk.models import Role
 from web.api.endpoints import STAFF
 from web.pages.desk_tickets import TicketView, ticket_rows, ticket_view
 from web.pages.sign_in import form_poster, staff_context, staff_page_user
-from web.state import CLOCK, LINK, READS
+from web.state import CLOCK, READS, SWITCHBOARD
+from web.switchboard import PbxUnavailable
 
 # Offered pause reasons (wording keys); the PBX stores the English word.
 PAUSE_REASONS = {
@@ -37,10 +39,13 @@ def reason_key(pause_reason: str) -> str | None:
 
 async def desk_page(request: web.Request) -> web.Response:
     user = staff_page_user(request, STAFF)
-    link = request.app.get(LINK)
+    pbx = request.app.get(SWITCHBOARD)
     state: dict[str, Any] | None = None
-    if link is not None and user.agent is not None:
-        state = link.agent_state(user.agent.interface)
+    if pbx is not None and user.agent is not None:
+        # No process holding the link just now: the page says "unknown" until
+        # desk.js hears the state.
+        with contextlib.suppress(PbxUnavailable):
+            state = await pbx.agent_state(user.agent.interface)
     view = ticket_view(request.query.get("tickets", ""))
     async with request.app[READS]() as session:
         tickets = await ticket_rows(session, user, view, now=request.app[CLOCK].now())
@@ -55,7 +60,7 @@ async def desk_page(request: web.Request) -> web.Response:
         "pause_reasons": [(key, t[f"reason_{key}"]) for key in PAUSE_REASONS],
         "reason_key": reason_key(state["pause_reason"]) if state else None,
         "is_agent": user.agent is not None,
-        "pbx": link is not None,
+        "pbx": pbx is not None,
         "supervisor": Role(user.role) in (Role.SUPERVISOR, Role.ADMIN),
         # What desk.js needs: its words and who it is.
         "config": {
@@ -75,13 +80,15 @@ async def set_status(request: web.Request) -> web.StreamResponse:
     user = await form_poster(request, form, STAFF)
     status = str(form.get("status", ""))
     reason = PAUSE_REASONS.get(str(form.get("reason", "")), "")
-    link = request.app.get(LINK)
-    if status not in ("ready", "paused") or user.agent is None or link is None:
+    pbx = request.app.get(SWITCHBOARD)
+    if status not in ("ready", "paused") or user.agent is None or pbx is None:
         raise web.HTTPBadRequest(text="Choose ready or paused; you need a phone and a PBX.")
     try:
-        await link.pause(user.agent.interface, paused=status == "paused", reason=reason)
+        await pbx.pause(user.agent.interface, paused=status == "paused", reason=reason)
     except PbxActionFailed as exc:
         raise web.HTTPBadGateway(text=f"The PBX refused: {exc}") from None
+    except PbxUnavailable as exc:
+        raise web.HTTPServiceUnavailable(text=f"The PBX cannot be reached: {exc}") from None
     raise web.HTTPSeeOther("/desk")
 
 

@@ -7,9 +7,11 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from desk.caller_card import customer_summary, open_ticket_summaries
+from desk.customer_audit import AuditAction
 from desk.customers import get_customer, timeline
 from desk.errors import NotFound
 from web.api.endpoints import STAFF
+from web.audit import note_read
 from web.pages.sign_in import staff_context, staff_page_user
 from web.state import CLOCK, READS
 
@@ -30,6 +32,7 @@ async def customer_page(request: web.Request) -> web.Response:
         card = customer_summary(customer)
         tickets = await open_ticket_summaries(session, customer_id, now=request.app[CLOCK].now())
         entries = await timeline(session, customer_id, limit=TIMELINE_LIMIT)
+    note_read(request, customer_id, AuditAction.TIMELINE, user=user, detail={"via": "page"})
     context = staff_context(request, user)
     context |= {
         "customer": card,

@@ -1,7 +1,8 @@
 """Staff sign-in and sign-out for the desk's screens, as plain HTML forms.
 
 The form posts without JavaScript.  A signed, time-limited form token stops
-another site from signing a browser in as someone else (login CSRF); signing
+another site from signing a browser in as someone else (login CSRF); sign-ins
+are rate-limited and repeated failures lock the name (``desk.lockout``); signing
 out needs the ``desk_csrf`` cookie's value in the form (double submit), so a
 link on another site cannot sign anyone out.  The session and CSRF cookies are
 the ones the API's ``/auth/login`` sets, so the pages' JavaScript calls the API
@@ -18,8 +19,8 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from desk.auth import authenticate, end_session, start_session, user_for_token
-from desk.errors import AuthenticationFailed
+from desk.auth import check_sign_in, end_session, start_session, user_for_token
+from desk.lockout import LockoutPolicy
 from desk.models import Role, User
 from web.api.endpoints import USER_KEY
 from web.pages.wording import LANGUAGES, language_of, staff_wording
@@ -31,6 +32,7 @@ from web.security import (
     set_session_cookies,
 )
 from web.state import CLOCK, READS, SESSIONS, SETTINGS
+from web.throttle import TOO_MANY, count_failed_sign_in, minutes, refused_sign_in
 
 SIGN_IN = "/desk/sign-in"
 # Where a sign-in may lead: the staff screens only, never another site.
@@ -136,17 +138,27 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     )
     if not token_ok:
         return _render_form(request, username=username, error=t["form_expired"], status=400)
+    refused = await refused_sign_in(request, username)
+    if refused is not None:
+        words = TOO_MANY.get(staff_language(request, None), TOO_MANY["en"])
+        error = words["sign_in"].format(minutes=minutes(refused))
+        response = _render_form(request, username=username, error=error, status=429)
+        response.headers["Retry-After"] = str(refused.retry_after_seconds)
+        return response
     lifetime = timedelta(hours=settings.session_hours)
-    try:
-        async with request.app[SESSIONS]() as session:
-            user = await authenticate(session, username, password)
+    policy = LockoutPolicy.from_settings(settings)
+    async with request.app[SESSIONS]() as session:
+        user = await check_sign_in(session, username, password, now=now, policy=policy)
+        if user is not None:
             token = await start_session(session, user, now=now, lifetime=lifetime)
-            await session.commit()
             going_to = destination(str(form.get("next", "")), user)
-    except AuthenticationFailed:
+        await session.commit()  # the failure counted, or the earlier ones forgotten
+    if user is None:
+        await count_failed_sign_in(request)
+        # The same words for an unknown name, a wrong password and a locked account.
         return _render_form(request, username=username, error=t["bad_credentials"], status=401)
     response = web.HTTPSeeOther(going_to)
-    set_session_cookies(response, token, lifetime=lifetime, secure=settings.mode == "production")
+    set_session_cookies(response, token, lifetime=lifetime, secure=settings.https)
     raise response
 
 

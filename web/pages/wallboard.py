@@ -1,31 +1,41 @@
 """The supervisors' wallboard: queues, agents, SLA risks and the day in pictures.
 
-Rendered on the server from the PBX link's board, the SLA board and today's
-call log; ``static/wallboard.js`` then applies the ``board`` and ``sla_board``
-socket.io events and reloads ``/wallboard/day`` (ASA and the charts, which come
-from the call log) when the queues' counters move.
+Rendered on the server from the PBX link's board, the SLA board, today's call
+log and today's survey answers; ``static/wallboard.js`` then applies the ``board``
+and ``sla_board`` socket.io events, reloads ``/wallboard/day`` (ASA, the charts and
+CSAT today) when the queues' counters move or an answer comes in, and the open
+low-score follow-ups when one is raised or acknowledged.  "Today" is the call
+center's day (``timezone`` setting).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
 from desk.models import Call
+from desk.survey_reports import Tally, answered_tally, follow_ups, scores_of
 from routing.router import DEFAULT_WEIGHTS
 from routing.sla_board import read_board
 from web.api.endpoints import SUPERVISORS
 from web.api.sla_views import sla_board_payload
+from web.api.survey_report_views import follow_up_payload
 from web.pages.sign_in import staff_context, staff_page_user
-from web.state import CLOCK, LINK, LOAD_WEIGHTS, READS, SETTINGS
+from web.state import CLOCK, LOAD_WEIGHTS, READS, SETTINGS, SWITCHBOARD
+from web.switchboard import PbxUnavailable
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# The wall shows the oldest open low scores first; the full list is in the API.
+LOW_SCORES_SHOWN = 20
 CHART_WIDTH, CHART_HEIGHT = 480, 120
 
 
@@ -92,6 +102,11 @@ def average_answer_seconds(calls: Iterable[LoggedCall]) -> dict[str, float]:
     return {queue: round(sum(w) / len(w), 1) for queue, w in sorted(waits.items())}
 
 
+def local_day_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight of the call center's day that holds ``now`` (aware, in ``zone``)."""
+    return now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def duration(seconds: float | None) -> str:
     """Seconds as the wallboard shows them: "1h 05m 00s", "4m 12s", "12s" (as wallboard.js)."""
     s = max(0, round(seconds or 0))
@@ -124,8 +139,24 @@ def bars(values: list[float], *, top: float | None = None) -> list[dict[str, flo
     return out
 
 
-def day_payload(figures: list[HourFigures], asa: dict[str, float]) -> dict[str, Any]:
-    """The JSON of ``/wallboard/day``: ASA per queue and the two charts' bars."""
+def csat_payload(tally: Tally) -> dict[str, Any]:
+    """CSAT today as the wallboard shows it: the share of satisfied answers (4 or 5)
+    with its denominator, the average, and NPS when anyone answered that question."""
+    scores = scores_of(tally)
+    return {
+        "answers": scores.csat_answers,
+        "satisfied": tally.csat_good,
+        "percent": scores.csat_percent,
+        "average": scores.csat_average,
+        "nps": scores.nps,
+        "nps_answers": scores.nps_answers,
+    }
+
+
+def day_payload(
+    figures: list[HourFigures], asa: dict[str, float], *, csat: Tally
+) -> dict[str, Any]:
+    """The JSON of ``/wallboard/day``: ASA per queue, the two charts' bars, CSAT today."""
     totals = [float(f.answered + f.abandoned) for f in figures]
     levels = [f.service_level_pct for f in figures]
     return {
@@ -139,12 +170,13 @@ def day_payload(figures: list[HourFigures], asa: dict[str, float]) -> dict[str, 
         "service_level_known": [v is not None for v in levels],
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
+        "csat": csat_payload(csat),
     }
 
 
 async def _day(request: web.Request) -> dict[str, Any]:
     settings, now = request.app[SETTINGS], request.app[CLOCK].now()
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start = local_day_start(now, settings.zone)
     async with request.app[READS]() as session:
         rows = await session.execute(
             select(Call.started_at, Call.queue, Call.outcome, Call.wait_seconds).where(
@@ -152,6 +184,7 @@ async def _day(request: web.Request) -> dict[str, Any]:
             )
         )
         calls = [LoggedCall(*row) for row in rows]
+        csat = await answered_tally(session, start=day_start, end=day_start + DAY)
     figures = hour_figures(
         calls,
         day_start=day_start,
@@ -160,7 +193,7 @@ async def _day(request: web.Request) -> dict[str, Any]:
         default_service_level=20.0,
         short_abandon_seconds=settings.cti_short_abandon_seconds,
     )
-    return day_payload(figures, average_answer_seconds(calls))
+    return day_payload(figures, average_answer_seconds(calls), csat=csat)
 
 
 async def day(request: web.Request) -> web.Response:
@@ -170,8 +203,12 @@ async def day(request: web.Request) -> web.Response:
 
 async def wallboard_page(request: web.Request) -> web.Response:
     user = staff_page_user(request, SUPERVISORS)
-    link = request.app.get(LINK)
-    board = link.board() if link is not None else None
+    pbx = request.app.get(SWITCHBOARD)
+    board = None
+    if pbx is not None:
+        # No process holding the link just now: the board arrives with the next update.
+        with contextlib.suppress(PbxUnavailable):
+            board = await pbx.board()
     weights = request.app.get(LOAD_WEIGHTS)
     async with request.app[READS]() as session:
         sla = sla_board_payload(
@@ -182,6 +219,10 @@ async def wallboard_page(request: web.Request) -> web.Response:
                 weights=weights if weights is not None else DEFAULT_WEIGHTS,
             )
         )
+        low_scores = [
+            follow_up_payload(item)
+            for item in await follow_ups(session, open_only=True, limit=LOW_SCORES_SHOWN)
+        ]
     context = staff_context(request, user)
     day_figures = await _day(request)
     dark = request.query.get("theme") == "dark"
@@ -192,7 +233,14 @@ async def wallboard_page(request: web.Request) -> web.Response:
         "day": day_figures,
         "dark": dark,
         "duration": duration,
-        "config": {"words": context["t"], "board": board, "sla": sla, "day": day_figures},
+        "low_scores": low_scores,
+        "config": {
+            "words": context["t"],
+            "board": board,
+            "sla": sla,
+            "day": day_figures,
+            "low_scores_shown": LOW_SCORES_SHOWN,
+        },
     }
     return aiohttp_jinja2.render_template("wallboard/wallboard.html", request, context)
 

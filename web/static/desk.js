@@ -341,7 +341,7 @@
     if (!("Notification" in window) || Notification.permission !== "granted") return;
     const who = body.customer ? body.customer.name : body.caller.number_e164 || t.withheld;
     new Notification(t.incoming_call, { body: who, tag: body.call_id });
-    if (audio) {
+    if (audio && audio.state === "running") {
       const tone = audio.createOscillator();
       const gain = audio.createGain();
       gain.gain.value = 0.1;
@@ -360,10 +360,20 @@
       button.textContent = t.notifications_on;
       button.disabled = true;
     };
-    if (Notification.permission === "granted") granted();
+    // Browsers let a page make sound only after the user touched it: the tone is
+    // unlocked by the first click or key press of the shift (or by the button).
+    const unlockAudio = () => {
+      audio = audio || new AudioContext();
+      if (audio.state === "suspended") audio.resume();
+    };
+    if (Notification.permission === "granted") {
+      granted();
+      document.addEventListener("pointerdown", unlockAudio, { once: true });
+      document.addEventListener("keydown", unlockAudio, { once: true });
+    }
     if (Notification.permission === "denied") button.disabled = true;
     button.addEventListener("click", async () => {
-      audio = audio || new AudioContext();
+      unlockAudio();
       if ((await Notification.requestPermission()) === "granted") granted();
     });
   }

@@ -1,7 +1,9 @@
 // The wallboard, live over socket.io: `board` (queues and agents) and `sla_board`
-// (tickets at risk, breached, escalations, backlog).  Caller and ticket text goes into
-// the page with textContent only.  ASA and the day's charts come from the call log:
-// reloaded from /wallboard/day when the queues' counters move.
+// (tickets at risk, breached, escalations, backlog).  Caller, customer and ticket text
+// goes into the page with textContent only.  ASA, the day's charts and CSAT today come
+// from the call log and the survey answers: reloaded from /wallboard/day when the
+// queues' counters move or an answer comes in.  Low scores are reloaded from the API
+// when one is raised or acknowledged; they are acknowledged from here with a note.
 "use strict";
 (() => {
   const config = JSON.parse(document.getElementById("wallboard-config").textContent);
@@ -177,9 +179,108 @@
       if (!response.ok) return;
       day = await response.json();
       drawDay();
+      applyCsat(day.csat);
     } catch (_) {
       // The next change tries again.
     }
+  }
+
+  // --- surveys: CSAT today and the low scores waiting for someone ----------------------------
+  function applyCsat(csat) {
+    const out = document.querySelector("#csat-today .csat");
+    out.dataset.answers = String(csat.answers);
+    if (!csat.answers) {
+      out.replaceChildren(cell("span", t.no_answers_today, "muted"));
+      return;
+    }
+    const percent = cell("span", pct(csat.percent), "big");
+    percent.dataset.field = "csat-percent";
+    const of = small(`${csat.satisfied} ${t.csat_of} ${csat.answers} ${t.csat_answers}`);
+    of.dataset.field = "csat-of";
+    const average = cell("span", `${t.csat_average} ${csat.average}/5`, "small");
+    average.dataset.field = "csat-average";
+    const parts = [percent, " ", of, " ", average];
+    if (csat.nps_answers) {
+      const nps = cell("span", `${t.nps} ${csat.nps}`, "small");
+      nps.dataset.field = "nps";
+      parts.push(" ", nps);
+    }
+    out.replaceChildren(...parts);
+  }
+
+  function lowScoreItem(f) {
+    const li = document.createElement("li");
+    li.dataset.followUp = f.id;
+    const head = document.createElement("p");
+    const scores = [];
+    if (f.csat !== null) scores.push(`CSAT ${f.csat}/5`);
+    if (f.nps !== null) scores.push(`NPS ${f.nps}/10`);
+    const score = cell("span", scores.join(" · "), "score");
+    score.dataset.field = "score";
+    head.append(cell("strong", f.customer), " ", score);
+    if (f.ticket_id) {
+      const link = cell("a", `#${f.ticket_id}${f.ticket_subject ? " " + f.ticket_subject : ""}`);
+      link.href = `/desk/tickets/${f.ticket_id}`;
+      head.append(" ", link);
+    }
+    if (f.reopened_ticket) head.append(" ", small(`(${t.reopened})`));
+    li.append(head);
+    if (f.comment) {
+      const quote = cell("blockquote", f.comment);
+      quote.dataset.field = "comment";
+      li.append(quote);
+    }
+    const form = document.createElement("form");
+    form.className = "ack";
+    form.dataset.followUp = f.id;
+    const label = cell("label", `${t.ack_note} `);
+    const note = document.createElement("input");
+    note.name = "note";
+    note.required = true;
+    note.maxLength = 2000;
+    note.autocomplete = "off";
+    label.append(note);
+    const button = cell("button", t.acknowledge);
+    button.type = "submit";
+    const result = cell("span", "", "ack-result");
+    result.setAttribute("role", "status");
+    form.append(label, " ", button, " ", result);
+    li.append(form);
+    return li;
+  }
+
+  async function reloadLowScores() {
+    try {
+      const response = await fetch(`/api/v1/surveys/follow-ups?limit=${config.low_scores_shown}`, {
+        credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      const { items } = await response.json();
+      const list = document.getElementById("low-scores");
+      list.replaceChildren(...(items.length ? items.map(lowScoreItem) : [cell("li", t.no_low_scores, "muted")]));
+    } catch (_) {
+      // The next event tries again.
+    }
+  }
+
+  function setUpAcknowledgements() {
+    document.getElementById("low-scores").addEventListener("submit", async (event) => {
+      const form = event.target.closest("form.ack");
+      if (!form) return;
+      event.preventDefault();
+      const result = form.querySelector(".ack-result");
+      const button = form.querySelector("button");
+      button.disabled = true;
+      try {
+        await window.calldesk.api("POST", `/api/v1/surveys/follow-ups/${form.dataset.followUp}/acknowledge`, {
+          note: form.elements.note.value,
+        });
+        // The acknowledged event reloads every wallboard's list, this one's too.
+      } catch (error) {
+        result.textContent = error.message;
+        button.disabled = false;
+      }
+    });
   }
 
   // --- every second ------------------------------------------------------------------------
@@ -232,12 +333,30 @@
     });
     socket.on("board", applyBoard);
     socket.on("sla_board", applySla);
+    // Answers arrive in bursts (one event per agent and transaction): one reload.  A
+    // changed answer may add the customer's comment to a low score already listed.
+    let answersSeen = null;
+    socket.on("survey_answered", () => {
+      clearTimeout(answersSeen);
+      answersSeen = setTimeout(() => {
+        reloadDay();
+        reloadLowScores();
+      }, 300);
+    });
+    socket.on("survey_low_score", reloadLowScores);
+    socket.on("survey_low_score_acknowledged", reloadLowScores);
+    // Missed while offline: fetched again on every (re)connection.
+    socket.on("connect", () => {
+      reloadLowScores();
+      reloadDay();
+    });
   }
 
   if (config.board) {
     counted = config.board.queues.reduce((n, q) => n + q.answered + q.abandoned, 0);
   }
   setUpTheme();
+  setUpAcknowledgements();
   connect();
   tick();
   setInterval(tick, 1000);
