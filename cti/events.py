@@ -488,6 +488,19 @@ class OriginateCompleted:
     agent_interface: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallsListedLive:
+    """A complete channel list taken at ``at`` named these calls as the live ones.
+
+    Any other call still open in the call log that began before ``at`` ended while
+    nobody was watching — say the process that held the link was killed after seeing
+    the hang-up but before writing it — and is closed with ``at`` as its end."""
+
+    at: datetime
+    call_ids: frozenset[str]
+    call_id: str = ""  # names no one call (the call log's context reads ``call_id``)
+
+
 CallFact: TypeAlias = (
     CallStarted
     | CallRinging
@@ -497,6 +510,7 @@ CallFact: TypeAlias = (
     | CallHoldChanged
     | CallEnded
     | OriginateCompleted
+    | CallsListedLive
 )
 
 

@@ -29,6 +29,7 @@ from cti.events import (
     CallEnded,
     CallFact,
     CallRinging,
+    CallsListedLive,
     CallStarted,
     Direction,
     OriginateCompleted,
@@ -44,6 +45,7 @@ from desk.calls import (
     call_row_id,
     claim_pops,
     claimed_pops,
+    close_calls_ended_unseen,
     log_call_answered,
     log_call_ended,
     log_call_started,
@@ -380,7 +382,17 @@ class CallRecorder:
         pending: _Pending,
     ) -> None:
         now = self._clock.now()
-        if isinstance(fact, CallStarted):
+        if isinstance(fact, CallsListedLive):
+            unseen = await close_calls_ended_unseen(session, live=fact.call_ids, listed_at=fact.at)
+            if unseen:
+                log.warning(
+                    "call log: %d calls ended while no one watched the PBX; closed as of the "
+                    "resync at %s: %s",
+                    len(unseen),
+                    fact.at.isoformat(),
+                    ", ".join(call.call_id for call in unseen[:20]),
+                )
+        elif isinstance(fact, CallStarted):
             call = await self._call(session, fact, None, pending)
             if fact.agent_interface:
                 agent = self._directory.known(fact.agent_interface)

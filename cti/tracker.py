@@ -34,6 +34,7 @@ from cti.events import (
     CallHoldChanged,
     CallRinging,
     CallRingStopped,
+    CallsListedLive,
     CallStarted,
     CallTransferred,
     Channel,
@@ -585,6 +586,8 @@ class CallTracker:
         for call_id, snaps in by_call.items():
             if call_id not in self._ended_calls:
                 self._adopt(call_id, snaps, at, out)
+        # Last, so the call log closes what it still holds open only after the ends above.
+        out.append(CallsListedLive(at=at, call_ids=frozenset(self._calls)))
         return out
 
     def _adopt(self, call_id: str, snaps: list[ChannelSnapshot], at: datetime, out: _Out) -> None:

@@ -7,7 +7,7 @@ reconnect, a duplicated event or a second process never logs or pops twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -132,8 +132,12 @@ async def log_call_ended(
     ended_at: datetime,
     wait_seconds: float | None = None,
     talk_seconds: float | None = None,
+    survey: bool = True,
 ) -> bool:
-    """Close the call's row once; returns False if it was already closed."""
+    """Close the call's row once; returns False if it was already closed.
+
+    ``survey=False``: the end was not seen, so its talk time is a guess and the
+    caller is not asked how the call went."""
     if call.ended_at is not None:
         return False
     call.ended_at = ended_at
@@ -164,8 +168,35 @@ async def log_call_ended(
                 "talk_seconds": call.talk_seconds,
             },
         )
-    await survey_after_call(session, call, now=ended_at)  # if answered and surveys are on
+    if survey:
+        await survey_after_call(session, call, now=ended_at)  # if answered and surveys are on
     return True
+
+
+def unseen_outcome(call: Call) -> CallOutcome:
+    """How a call whose end nobody saw is logged: answered if an answer was written,
+    otherwise missed — whether the caller gave up or an agent answered while the link
+    was down cannot be told, so it is neither counted abandoned nor owed a call back."""
+    return CallOutcome.ANSWERED if call.answered_at is not None else CallOutcome.MISSED
+
+
+async def close_calls_ended_unseen(
+    session: AsyncSession, *, live: Collection[str], listed_at: datetime
+) -> list[Call]:
+    """Close the open rows of calls that began before ``listed_at`` and are not among
+    the ``live`` calls the PBX listed then; their end is taken as ``listed_at``."""
+    rows = await session.scalars(
+        select(Call).where(Call.ended_at.is_(None), Call.started_at <= listed_at)
+    )
+    closed = []
+    for call in rows:
+        if call.call_id in live:
+            continue
+        await log_call_ended(
+            session, call, outcome=unseen_outcome(call), ended_at=listed_at, survey=False
+        )
+        closed.append(call)
+    return closed
 
 
 def _call_summary(call: Call) -> str:

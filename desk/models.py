@@ -249,6 +249,17 @@ class Call(Base):
     talk_seconds: Mapped[float | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
 
+    # After every PBX resync the log closes the calls still open that the PBX no longer
+    # lists: a handful of rows, found without reading the whole log.
+    __table_args__ = (
+        Index(
+            "ix_calls_open",
+            "started_at",
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+    )
+
 
 class ScreenPop(Base):
     """A pop sent to an agent; the unique key makes each (call, agent, phase) pop once,

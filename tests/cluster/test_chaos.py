@@ -1,7 +1,8 @@
 """Chaos: two `desk serve` processes under a steady load of 20 calls a second while the
 AMI link is cut 50 times, the process holding it is killed (SIGKILL) 5 times and
 Redis is restarted once.  Afterwards every call the desk could know is in the call
-log once, no agent saw a pop twice, no survey and no escalation went out twice.
+log once and none is left open, no agent saw a pop twice, no survey and no
+escalation went out twice.
 
 The load runs LOAD_SECONDS (70 s: with start-up and settling the test takes about
 100 s, which fits CI).  Everything is real: PostgreSQL (``<test db>_chaos``), a
@@ -28,6 +29,7 @@ import contextlib
 import hashlib
 import os
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -182,6 +184,15 @@ class Desk:
         await victim.kill()
         replacement = self.slots[slot] = self.process(slot, victim.port)
         await replacement.start()
+
+    def unseen_ends(self) -> int:
+        """Calls the processes' resyncs closed (cti/recorder.py logs each batch)."""
+        counted = (
+            re.search(r"call log: (\d+) calls ended while no one watched", line)
+            for log in self.workdir.glob("serve-*.log")
+            for line in log.read_text(errors="replace").splitlines()
+        )
+        return sum(int(found.group(1)) for found in counted if found)
 
     async def sign_in(self, who: str) -> str:
         async with self.http.post(
@@ -345,14 +356,18 @@ async def test_under_load_cuts_kills_and_a_redis_restart_lose_no_call_and_send_n
         f"{len(twice)}, expected {len(verdict.expected)}, missing {len(missing)}, not generated "
         f"{len(phantom)}; began and ended in take-over/reconnect gaps {len(verdict.in_gaps)} "
         f"(logged {len(verdict.in_gaps & logged)}); seen only within {GRACE:g} s before a cut "
-        f"or kill {len(verdict.at_risk)} (logged {len(verdict.at_risk & logged)}); left open "
-        f"(a killed holder had not written the hang-up) {len(facts.open_calls)}; hang-ups "
+        f"or kill {len(verdict.at_risk)} (logged {len(verdict.at_risk & logged)}); closed by a "
+        f"resync (a killed holder had not written the hang-up) {desk.unseen_ends()}; left open "
+        f"{len(facts.open_calls)}; hang-ups "
         f"written to the log after the PBX sent them: median {_quantile(behind, 0.5):.2f} s, p99 "
         f"{_quantile(behind, 0.99):.2f} s, max {_quantile(behind, 1.0):.2f} s"
     )
     assert generated == len(desk.sim.calls)
     assert phantom == [] and twice == []
     assert missing == [], _why_missing(missing, desk, ends, started)
+    # Every call of the load is over: the log holds none open, not even those whose
+    # hang-up died with a killed holder (the next holder's resync closes them).
+    assert sorted(facts.open_calls) == []
 
     # -- pops -------------------------------------------------------------------------
     agent_browsers = [b for b in desk.browsers if b.who.split("@")[0] in AGENTS]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cti.agent_state import AgentStatus
 from cti.events import (
     CallAnswered,
+    CallsListedLive,
     CallStarted,
     Direction,
     OriginateCompleted,
@@ -269,7 +270,11 @@ def run_resync(desk: Desk, t: float) -> tuple[list[object], list[object]]:
     )
     desk.facts.extend(facts)
     desk.decisions.extend(decisions)
-    return list(facts), list(decisions)
+    # The last fact names the calls the PBX listed; the corrections come before it.
+    *corrections, listed = facts
+    assert isinstance(listed, CallsListedLive)
+    assert listed.call_ids == {call.call_id for call in desk.tracker.live_calls()}
+    return corrections, list(decisions)
 
 
 def test_a_resync_mid_call_changes_nothing_and_the_call_ends_once(desk: Desk) -> None:

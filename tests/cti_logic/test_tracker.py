@@ -14,6 +14,7 @@ from cti.events import (
     CallHoldChanged,
     CallRinging,
     CallRingStopped,
+    CallsListedLive,
     CallStarted,
     CallTransferred,
     Direction,
@@ -608,6 +609,14 @@ def test_a_resync_ends_calls_that_are_no_longer_live() -> None:
     assert tracker.live_calls() == ()
 
 
+def test_a_resync_names_the_calls_still_live_last_after_ending_those_gone() -> None:
+    tracker = CallTracker(trunks=TRUNKS)
+    run([*RINGALL, connected(BOB, 2), hangup(ALICE, 2)], tracker)
+    facts = tracker.resync(listing(), at=at(50))
+    assert isinstance(facts[-2], CallEnded) and facts[-2].call_id == "100.1"
+    assert facts[-1] == CallsListedLive(at=at(50), call_ids=frozenset())
+
+
 def test_a_resync_adopts_live_calls_it_did_not_know() -> None:
     tracker = CallTracker(trunks=TRUNKS)
     facts = tracker.resync(
@@ -617,7 +626,8 @@ def test_a_resync_adopts_live_calls_it_did_not_know() -> None:
         ),
         at=at(50),
     )
-    started, answered = facts
+    started, answered, listed = facts
+    assert listed == CallsListedLive(at=at(50), call_ids=frozenset({"100.1"}))
     assert started == CallStarted(
         call_id="100.1",
         at=at(20),
@@ -640,17 +650,19 @@ def test_a_resync_adopts_a_ringing_agent_as_ringing() -> None:
     facts = CallTracker(trunks=TRUNKS).resync(
         listing(snap(CUSTOMER, state=4, app="Queue"), snap(ALICE, state=5)), at=at(50)
     )
-    assert [type(f) for f in facts] == [CallStarted, CallRinging]
+    assert [type(f) for f in facts] == [CallStarted, CallRinging, CallsListedLive]
     assert [f.agent_interface for f in of(CallRinging, facts)] == ["PJSIP/1001"]
 
 
-def test_a_resync_of_known_state_yields_nothing() -> None:
+def test_a_resync_of_known_state_yields_only_the_list_of_live_calls() -> None:
     tracker = CallTracker(trunks=TRUNKS)
     run([*RINGALL, connected(BOB, 2), hangup(ALICE, 2)], tracker)
     live = listing(
         snap(CUSTOMER, state=6, bridge="b1", app="Queue"), snap(BOB, state=6, bridge="b1")
     )
-    assert tracker.resync(live, at=at(50)) == []
+    assert tracker.resync(live, at=at(50)) == [
+        CallsListedLive(at=at(50), call_ids=frozenset({"100.1"}))
+    ]
 
 
 def test_a_resync_connects_an_agent_whose_answer_was_missed() -> None:
@@ -660,7 +672,7 @@ def test_a_resync_connects_an_agent_whose_answer_was_missed() -> None:
         snap(CUSTOMER, state=6, bridge="b1", app="Queue"), snap(BOB, state=6, bridge="b1")
     )
     facts = tracker.resync(live, at=at(50))
-    assert [type(f) for f in facts] == [CallRingStopped, CallAnswered]
+    assert [type(f) for f in facts] == [CallRingStopped, CallAnswered, CallsListedLive]
     assert [f.agent_interface for f in of(CallRingStopped, facts)] == ["PJSIP/1001"]
     assert [f.agent_interface for f in of(CallAnswered, facts)] == ["PJSIP/1002"]
 

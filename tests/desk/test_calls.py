@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -11,6 +11,7 @@ from desk.calls import (
     PopClaim,
     call_row_id,
     claim_pops,
+    close_calls_ended_unseen,
     log_call_answered,
     log_call_ended,
     log_call_started,
@@ -157,3 +158,91 @@ async def test_the_pop_and_the_call_log_share_one_row_whichever_comes_first(
         )
         await session.commit()
     assert popped == logged.id and popped_later == logged_first.id != popped
+
+
+async def _open_call(
+    database: Database, call_id: str, started_at: datetime, *, answered_after: float | None
+) -> None:
+    async with database.sessions() as session:
+        call = await log_call_started(
+            session,
+            CallStart(
+                call_id=call_id,
+                direction=CallDirection.INBOUND,
+                caller_raw="+4930123456789",
+                caller_name="",
+                queue="support",
+                started_at=started_at,
+            ),
+            region="DE",
+        )
+        if answered_after is not None:
+            answered_at = started_at + timedelta(seconds=answered_after)
+            await log_call_answered(session, call, agent_id=None, answered_at=answered_at)
+        await session.commit()
+
+
+async def _rows(database: Database) -> dict[str, Call]:
+    async with database.sessions() as session:
+        return {call.call_id: call for call in await session.scalars(select(Call))}
+
+
+async def test_after_a_listing_the_open_calls_the_pbx_no_longer_has_are_closed_as_of_it(
+    database: Database, clock: FakeClock
+) -> None:
+    await _customer(database, clock)
+    listed_at = clock.now() + timedelta(seconds=60)
+    await _open_call(database, "gone.answered", clock.now(), answered_after=5)
+    await _open_call(database, "gone.waiting", clock.now(), answered_after=None)
+    await _open_call(database, "still.live", clock.now(), answered_after=5)
+
+    async with database.sessions() as session:
+        closed = await close_calls_ended_unseen(session, live={"still.live"}, listed_at=listed_at)
+        await session.commit()
+
+    assert sorted(call.call_id for call in closed) == ["gone.answered", "gone.waiting"]
+    rows = await _rows(database)
+    answered, waiting, live = rows["gone.answered"], rows["gone.waiting"], rows["still.live"]
+    assert (answered.outcome, answered.ended_at, answered.talk_seconds) == (
+        "answered",
+        listed_at,
+        55.0,
+    )
+    # Gave up or answered unseen: it cannot be told, so no abandon (and no call back).
+    assert (waiting.outcome, waiting.ended_at, waiting.wait_seconds) == ("missed", listed_at, 60.0)
+    assert (live.outcome, live.ended_at) == (None, None)
+    async with database.sessions() as session:
+        entries = await timeline(session, answered.customer_id or 0)
+    assert len([e for e in entries if e.kind == "call"]) == 2
+
+
+async def test_a_call_that_began_after_the_listing_is_not_closed_by_it(
+    database: Database, clock: FakeClock
+) -> None:
+    await _open_call(database, "newer", clock.now() + timedelta(seconds=1), answered_after=None)
+
+    async with database.sessions() as session:
+        closed = await close_calls_ended_unseen(session, live=(), listed_at=clock.now())
+        await session.commit()
+
+    assert closed == []
+    assert (await _rows(database))["newer"].ended_at is None
+
+
+async def test_a_call_already_ended_is_left_as_it_was(database: Database, clock: FakeClock) -> None:
+    await _open_call(database, "done", clock.now(), answered_after=2)
+    async with database.sessions() as session:
+        call = await session.scalar(select(Call))
+        assert call is not None
+        ended_at = clock.now() + timedelta(seconds=9)
+        await log_call_ended(session, call, outcome=CallOutcome.ANSWERED, ended_at=ended_at)
+        await session.commit()
+
+    async with database.sessions() as session:
+        closed = await close_calls_ended_unseen(
+            session, live=(), listed_at=clock.now() + timedelta(minutes=5)
+        )
+        await session.commit()
+
+    assert closed == []
+    assert (await _rows(database))["done"].ended_at == ended_at

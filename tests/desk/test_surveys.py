@@ -10,7 +10,13 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.calls import CallStart, log_call_answered, log_call_ended, log_call_started
+from desk.calls import (
+    CallStart,
+    close_calls_ended_unseen,
+    log_call_answered,
+    log_call_ended,
+    log_call_started,
+)
 from desk.clock import FakeClock
 from desk.db import session_factory
 from desk.models import (
@@ -296,6 +302,39 @@ async def test_an_answered_call_with_a_known_caller_is_surveyed_when_switched_on
     assert survey.send_at == clock.now() + timedelta(minutes=3 + 5)
     [mail] = await _mail(database)
     assert "call" in mail.subject
+
+
+async def test_an_answered_call_whose_end_nobody_saw_is_not_surveyed(
+    database: Database, clock: FakeClock
+) -> None:
+    people = await seed_people(database, clock)
+    settings = survey_settings(surveys_call_answered={"enabled": True, "delay_minutes": 5})
+    sessions = surveying_sessions(database, settings)
+    await _link_phone(database, people.customer)
+    async with sessions() as session:
+        call = await log_call_started(
+            session,
+            CallStart(
+                call_id="1700000000.1",
+                direction=CallDirection.INBOUND,
+                caller_raw="+49301234567",
+                caller_name="",
+                queue="support",
+                started_at=clock.now(),
+            ),
+            region="DE",
+        )
+        await log_call_answered(session, call, agent_id=None, answered_at=clock.now())
+        await session.commit()
+
+    async with sessions() as session:
+        [closed] = await close_calls_ended_unseen(
+            session, live=(), listed_at=clock.now() + timedelta(minutes=3)
+        )
+        await session.commit()
+
+    assert closed.outcome == CallOutcome.ANSWERED.value
+    assert await _surveys(database) == []
 
 
 async def test_a_call_shorter_than_the_minimum_talk_time_is_not_surveyed(
