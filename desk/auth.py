@@ -11,10 +11,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from desk.errors import AuthenticationFailed
 from desk.lockout import LockoutPolicy, failures_of, forget_failures, record_failure
-from desk.models import AuthSession, User
+from desk.models import Agent, AuthSession, User
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a wrong username costs as
@@ -88,11 +89,20 @@ async def start_session(
 async def user_for_token(session: AsyncSession, token: str, *, now: datetime) -> User | None:
     if not token or len(token) > 200:
         return None
-    row = await session.scalar(select(AuthSession).where(AuthSession.token_hash == _digest(token)))
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    user = await session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    # Every request and socket asks this: one statement (user, agent and skills joined)
+    # instead of a round trip for the session row and one per relationship.
+    result = await session.scalars(
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            AuthSession.token_hash == _digest(token),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+            User.active.is_(True),
+        )
+        .options(joinedload(User.agent).joinedload(Agent.skills))
+    )
+    return result.unique().one_or_none()
 
 
 async def end_session(session: AsyncSession, token: str, *, now: datetime) -> None:
