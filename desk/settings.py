@@ -180,6 +180,11 @@ class Settings(BaseModel):
     routing_categories: dict[str, Any] = {}
     # The backlog and absent agents' tickets are looked at again at least this often.
     routing_sweep_interval: float = Field(60, gt=0, le=3600)
+    # With Redis, each process publishes which agents it sees (browsers, phones) this
+    # often, under a key that expires after attendance_expiry seconds: a process that
+    # dies stops counting that soon (web/attendance_relay.py).
+    attendance_interval: float = Field(1, gt=0, le=60)
+    attendance_expiry: float = Field(5, gt=0, le=600)
     automation_rules: list[dict[str, Any]] = []
 
     # Satisfaction surveys (desk.surveys): what triggers one, how often a customer
@@ -219,6 +224,14 @@ class Settings(BaseModel):
     def _redis_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be empty or a redis:// URL")
+        return value
+
+    @field_validator("attendance_expiry")
+    @classmethod
+    def _expiry_outlasts_interval(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("attendance_interval")
+        if interval is not None and value <= interval:
+            raise ValueError(f"must be longer than attendance_interval ({interval:g}s)")
         return value
 
     @field_validator("phone_region")

@@ -67,7 +67,8 @@ DONE = (TicketStatus.SOLVED.value, TicketStatus.CLOSED.value)
 # Unassigned tickets routed per pass, most urgent and oldest first.
 BACKLOG_LIMIT = 500
 _RANK = {priority.value: rank for rank, priority in enumerate(TicketPriority)}
-_PHONE_ABSENT = (PhoneState.LOGGED_OUT, PhoneState.UNKNOWN)
+# Phone states that say nothing of the agent being at work: web presence decides.
+PHONE_ABSENT = (PhoneState.LOGGED_OUT, PhoneState.UNKNOWN)
 
 
 # --- where agents are ---------------------------------------------------------------
@@ -95,13 +96,28 @@ class AvailabilitySource(Protocol):
 class Attendance:
     """An ``AvailabilitySource`` fed by the web layer: browsers signed in to the desk
     (several tabs count once) and phone states as the PBX reports them, by agent
-    id.  Plain values; it sees this process's sockets only."""
+    id.  Plain values; it sees this process's sockets only (``routing.attendance``
+    merges those of every process when they share Redis)."""
 
     def __init__(self) -> None:
         self._sockets: dict[int, set[str]] = {}
         self._web_left: dict[int, datetime] = {}
         self._phones: dict[int, PhoneState] = {}
         self._phone_left: dict[int, datetime] = {}
+        self._listeners: list[Callable[[], object]] = []
+
+    def on_change(self, listener: Callable[[], object]) -> None:
+        """``listener()`` after an agent came online, went offline or their phone's
+        state changed (called synchronously: keep it short, no I/O)."""
+        self._listeners.append(listener)
+
+    def online(self) -> frozenset[int]:
+        """The agents with at least one browser open on this process."""
+        return frozenset(self._sockets)
+
+    def phones(self) -> dict[int, PhoneState]:
+        """The phone states this process heard of, by agent id."""
+        return dict(self._phones)
 
     def connected(self, agent_id: int, sid: str) -> bool:
         """True when this is the agent's first browser: they came online."""
@@ -109,6 +125,8 @@ class Attendance:
         came = not sockets
         sockets.add(sid)
         self._web_left.pop(agent_id, None)
+        if came:
+            self._changed()
         return came
 
     def disconnected(self, agent_id: int, sid: str, *, now: datetime) -> bool:
@@ -121,17 +139,27 @@ class Attendance:
             return False
         del self._sockets[agent_id]
         self._web_left[agent_id] = now
+        self._changed()
         return True
 
     def phone_changed(self, agent_id: int, phone: PhoneState, *, now: datetime) -> bool:
         """True when the state is new (``PhoneState`` values are the CTI's statuses)."""
         old = self._phones.get(agent_id, PhoneState.UNKNOWN)
         self._phones[agent_id] = phone
-        if phone in _PHONE_ABSENT and old not in _PHONE_ABSENT:
+        if phone in PHONE_ABSENT and old not in PHONE_ABSENT:
             self._phone_left[agent_id] = now
-        elif phone not in _PHONE_ABSENT:
+        elif phone not in PHONE_ABSENT:
             self._phone_left.pop(agent_id, None)
+        if old != phone:
+            self._changed()
         return old != phone
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not lose a browser's connect
+                log.exception("an attendance listener failed")
 
     def agent_availability(self) -> dict[int, Availability]:
         ids = self._sockets.keys() | self._web_left.keys() | self._phones.keys()
@@ -142,7 +170,7 @@ class Attendance:
         phone = self._phones.get(agent_id, PhoneState.UNKNOWN)
         away = [self._web_left.get(agent_id), self._phone_left.get(agent_id)]
         known = [moment for moment in away if moment is not None]
-        offline = online or phone not in _PHONE_ABSENT or not known
+        offline = online or phone not in PHONE_ABSENT or not known
         return Availability(
             presence=Presence.ONLINE if online else Presence.OFFLINE,
             phone=phone,

@@ -39,7 +39,8 @@ from desk.tickets import TicketOpened
 from desk.wal_checkpoints import WalCheckpointer
 from kb.options import KbOptions
 from kb.suggestions import pop_articles
-from routing.assignment import Attendance, TicketAssigner
+from routing.assignment import Attendance, AvailabilitySource, TicketAssigner
+from routing.attendance import SharedAttendance
 from routing.router import PhoneState
 from routing.routing_config import RoutingConfigError, load_routing_setup
 from routing.sla_admin import SlaSetupSource
@@ -64,6 +65,7 @@ from web.api import (
 from web.api.endpoints import PUBLIC, Endpoint, register
 from web.api.errors import error_middleware
 from web.api.openapi import build_openapi
+from web.attendance_relay import AttendanceRelay
 from web.audit import audit_reads_context
 from web.headers import header_setter
 from web.link_relay import LinkRelay
@@ -106,6 +108,7 @@ from web.state import (
     READS,
     SESSIONS,
     SETTINGS,
+    SHARED_ATTENDANCE,
     SIO,
     SLA_BOARD_FEED,
     SLA_KEEPER,
@@ -332,6 +335,40 @@ async def _surveys(app: web.Application) -> AsyncIterator[None]:
     await app[SURVEY_ANSWERS].stop()
 
 
+async def _shared_attendance(app: web.Application) -> AsyncIterator[None]:
+    """With Redis, the assigner routes among the agents of every process: each
+    publishes its browsers (and the link holder its phones) and merges the others'."""
+    settings = app[SETTINGS]
+
+    def phones_live() -> bool:
+        # A process that let go of the PBX link keeps the phone states it last heard.
+        pbx = app.get(SWITCHBOARD)
+        return pbx is None or pbx.holding
+
+    def available(agent_id: int) -> None:
+        assigner = app.get(ASSIGNER)
+        if assigner is not None:  # online through another process: queued tickets may fit
+            assigner.on_agent_available(agent_id)
+
+    view = SharedAttendance(app[ATTENDANCE], clock=app[CLOCK], phones_live=phones_live)
+    relay = AttendanceRelay(
+        redis=Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.attendance_expiry,
+            socket_connect_timeout=settings.attendance_expiry,
+        ),
+        view=view,
+        on_available=available,
+        interval=settings.attendance_interval,
+        expiry=settings.attendance_expiry,
+    )
+    app[ATTENDANCE].on_change(relay.poke)
+    app[SHARED_ATTENDANCE] = view
+    await relay.start()
+    yield
+    await relay.stop()
+
+
 async def _routing(app: web.Application) -> AsyncIterator[None]:
     """Ticket routing: rules from routing.toml and the assigner that applies them."""
     try:
@@ -339,6 +376,8 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
     except RoutingConfigError as exc:
         raise StartupError(str(exc)) from None
     attendance, bus = app[ATTENDANCE], app[BUS]
+    # Every process's agents with Redis; without it this process is all there is.
+    availability: AvailabilitySource = app.get(SHARED_ATTENDANCE, attendance)
     automation = TicketAutomation(
         sessions=app[SESSIONS],
         bus=bus,
@@ -352,7 +391,7 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
         bus=bus,
         clock=app[CLOCK],
         rules=setup.rules,
-        availability=attendance,
+        availability=availability,
         sla=app[SLA_KEEPER],
         sweep_interval=setup.sweep_interval,
         automation=automation,
@@ -492,6 +531,8 @@ def create_app(
         app.cleanup_ctx.append(_mail)
     app.cleanup_ctx.append(_sla)
     app.cleanup_ctx.append(_surveys)
+    if settings.redis_url:
+        app.cleanup_ctx.append(_shared_attendance)
     app.cleanup_ctx.append(_routing)
     app.cleanup_ctx.append(_sla_board)
     if settings.ami_enabled:

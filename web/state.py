@@ -15,6 +15,7 @@ from desk.survey_answers import SurveyAnswers
 from desk.survey_tokens import TokenKey
 from desk.surveys import SurveyScheduler
 from routing.assignment import Attendance, TicketAssigner
+from routing.attendance import SharedAttendance
 from routing.sla_admin import SlaSetupSource
 from routing.sla_board import SlaBoardFeed
 from routing.sla_keeper import SlaClockKeeper
@@ -39,7 +40,11 @@ SLA_KEEPER = web.AppKey("sla_keeper", SlaClockKeeper)
 SLA_WATCHER = web.AppKey("sla_watcher", SlaWatcher)
 SLA_SOURCE = web.AppKey("sla_source", SlaSetupSource)
 SLA_BOARD_FEED = web.AppKey("sla_board_feed", SlaBoardFeed)
+# This process's browsers and the phone states it heard (metrics count these).
 ATTENDANCE = web.AppKey("attendance", Attendance)
+# With Redis: every process's attendance merged, what the assigner routes with
+# (web/attendance_relay.py); absent without Redis, where ATTENDANCE is all there is.
+SHARED_ATTENDANCE = web.AppKey("shared_attendance", SharedAttendance)
 ASSIGNER = web.AppKey("assigner", TicketAssigner)
 # Load weights per priority: the router's, so the board shows load as routing sees it.
 LOAD_WEIGHTS: web.AppKey[dict[str, float]] = web.AppKey("load_weights")

@@ -107,3 +107,21 @@ def test_a_wrong_type_in_a_config_file_names_file_and_key(tmp_path: Path) -> Non
     (tmp_path / "desk.toml").write_text(f'secret_key = "{GOOD_SECRET}"\nport = "high"\n')
     with pytest.raises(SettingsError, match=r"desk.toml: port: .*valid integer"):
         load_settings(environ={}, config_dir=tmp_path)
+
+
+def test_attendance_is_published_every_second_and_expires_after_five_by_default() -> None:
+    settings = load_settings(environ={"DESK_SECRET_KEY": GOOD_SECRET})
+    assert (settings.attendance_interval, settings.attendance_expiry) == (1, 5)
+
+
+def test_an_attendance_key_that_would_expire_before_its_refresh_is_refused() -> None:
+    env = {
+        "DESK_SECRET_KEY": GOOD_SECRET,
+        "DESK_ATTENDANCE_INTERVAL": "2",
+        "DESK_ATTENDANCE_EXPIRY": "2",
+    }
+    with pytest.raises(
+        SettingsError,
+        match=r"DESK_ATTENDANCE_EXPIRY: .*longer than attendance_interval \(2s\)",
+    ):
+        load_settings(environ=env)
