@@ -77,7 +77,10 @@ RATE = 20.0  # calls started per second
 LOAD_SECONDS = 70.0
 CUTS = 50
 KILLS = 5
-GRACE = 2.0
+# A killed holder loses what it had seen and not yet written: the call log runs up to
+# ~2.5 s behind the PBX under this load on a busy 2-core machine (the `behind` figures
+# printed), so calls seen only in the last GRACE seconds before a kill are not demanded.
+GRACE = 5.0
 SETTLE_LIMIT = 60.0
 LINK_LIMIT = 30.0  # longest a take-over or reconnect may take before the test gives up
 AMI_USER, AMI_SECRET = "desk", "chaos-ami-secret"
