@@ -16,11 +16,10 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from desk.customers import add_to_timeline, match_phone
 from desk.errors import NotFound
-from desk.models import Agent, Call, CallDirection, CallOutcome, ScreenPop
+from desk.models import Call, CallDirection, CallOutcome, ScreenPop
 from desk.surveys import survey_after_call
 
 
@@ -245,11 +244,6 @@ async def claimed_pops(session: AsyncSession, claims: Sequence[PopClaim]) -> dic
         )
     )
     return {PopClaim(call_id, agent_id, phase): id_ for id_, call_id, agent_id, phase in rows}
-
-
-async def agents_by_interface(session: AsyncSession) -> dict[str, Agent]:
-    rows = await session.scalars(select(Agent).options(selectinload(Agent.user)))
-    return {agent.interface: agent for agent in rows.all()}
 
 
 async def recent_calls(session: AsyncSession, customer_id: int, *, limit: int = 5) -> list[Call]:

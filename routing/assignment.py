@@ -43,9 +43,10 @@ from desk.background import OwnedTask
 from desk.clock import Clock
 from desk.errors import DeskError
 from desk.events import DomainEvent, EventBus, Recipients, UnitOfWork
-from desk.models import Agent, Ticket, TicketChange, TicketPriority, TicketStatus, User
+from desk.models import Ticket, TicketChange, TicketPriority, TicketStatus
 from desk.ticket_changes import SlaKeeper, TicketChanged, TicketPatch, change_ticket
 from desk.tickets import TicketOpened
+from desk.users import agent_roster
 from routing.router import (
     AgentSnapshot,
     Assignment,
@@ -422,13 +423,8 @@ class TicketAssigner:
     # --- reading ---------------------------------------------------------------
 
     async def _people(self, session: AsyncSession) -> _People:
-        rows = await session.scalars(
-            select(Agent)
-            .join(User, User.id == Agent.user_id)
-            .where(User.active.is_(True))
-            .order_by(Agent.id)
-        )
-        agents_rows = list(rows.all())
+        # Rows, not entities: this runs for every ticket routed (docs/benchmarks.md).
+        roster = await agent_roster(session, active_only=True)
         counts: defaultdict[int, dict[str, int]] = defaultdict(dict)
         loads = await session.execute(
             select(Ticket.assignee_id, Ticket.priority, func.count())
@@ -440,24 +436,24 @@ class TicketAssigner:
                 counts[user_id][priority] = count
         where = self._availability.agent_availability()
         agents = []
-        for row in agents_rows:
-            seen = where.get(row.id, UNSEEN)
+        for row in roster:
+            seen = where.get(row.agent_id, UNSEEN)
             agents.append(
                 AgentSnapshot(
-                    agent_id=row.id,
+                    agent_id=row.agent_id,
                     team_id=row.team_id,
-                    skills={held.skill.name: held.level for held in row.skills},
+                    skills=row.skills,
                     presence=seen.presence,
                     phone=seen.phone,
                     open_load=self._rules.load_of(counts.get(row.user_id, {})),
-                    last_assigned_at=self._last_assigned.get(row.id),
+                    last_assigned_at=self._last_assigned.get(row.agent_id),
                     offline_since=seen.offline_since,
                 )
             )
         return _People(
             agents=agents,
-            user_of={row.id: row.user_id for row in agents_rows},
-            agent_of={row.user_id: row.id for row in agents_rows},
+            user_of={row.agent_id: row.user_id for row in roster},
+            agent_of={row.user_id: row.agent_id for row in roster},
         )
 
     async def _held_by(self, session: AsyncSession, user_ids: Sequence[int]) -> list[Ticket]:

@@ -36,6 +36,14 @@ from web.app import StartupError, create_app
 
 DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
 DEMO_CALLS_PER_SECOND = 0.1
+# Python collects young objects every 700 allocations.  Routing a ticket or building
+# the SLA board among 2,000 agents makes ~10,000 short-lived objects at once; at 700
+# they outlived several young collections into the old generation, and each time a
+# quarter of it was new a full collection walked every connected browser's objects
+# (~170 each): 250-400 ms with 2,000 browsers, every 1-2 s under load, on the pops'
+# event loop (docs/benchmarks.md, cluster).  At 10,000 such work is gone before the
+# collector looks; a young collection then takes a few milliseconds.
+YOUNG_COLLECTION_THRESHOLD = 10_000
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -57,7 +65,7 @@ def run_service(settings: Settings, *, before: list[CleanupContext] | None = Non
     # Parts that must be up before the service's own (the demo's PBX simulator).
     for context in reversed(before or []):
         app.cleanup_ctx.insert(0, context)
-    app.on_startup.append(_freeze_startup_heap)
+    app.on_startup.append(tune_the_collector)
     try:
         web.run_app(
             app,
@@ -85,12 +93,15 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-async def _freeze_startup_heap(_app: web.Application) -> None:
+async def tune_the_collector(_app: web.Application) -> None:
+    """Once the service is up: freeze the start-up heap, collect young objects less often."""
     # Everything built at start-up (modules, mappers, schemas, settings) lives as
     # long as the process; a full collection scanning it stalls the loop for tens
     # of milliseconds.  Frozen, collections only look at what came later.
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
 
 
 @cli.command()

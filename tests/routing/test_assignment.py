@@ -4,15 +4,16 @@ becomes available, frees capacity or stays offline too long."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from desk.clock import FakeClock
 from desk.events import DomainEvent, EventBus, Recipients, UnitOfWork
-from desk.models import Ticket, TicketChange, TicketPriority
+from desk.models import Agent, AgentSkill, Ticket, TicketChange, TicketPriority, User
 from desk.ticket_changes import TicketChanged, TicketPatch, change_ticket
 from desk.tickets import TicketDraft, TicketOpened, open_ticket
 from desk.users import AgentIn, SkillIn, TeamDraft, UserDraft, create_team, create_user, get_user
@@ -178,6 +179,52 @@ async def test_a_new_ticket_goes_to_the_available_agent_with_the_skills(
 
     assert isinstance(decision, Assignment) and decision.agent_id == desk.agents["carl"]
     assert await desk.holder(ticket) == "carl"
+
+
+async def _entities_built_routing(desk: Desk) -> Counter[str]:
+    ticket = await desk.open(category="sepa")
+    built: Counter[str] = Counter()
+
+    def loaded(target: object, _context: object) -> None:
+        built[type(target).__name__] += 1
+
+    for entity in (Agent, AgentSkill, User):
+        event.listen(entity, "load", loaded)
+    try:
+        decision = await desk.assigner().ticket_needs_agent(ticket)
+    finally:
+        for entity in (Agent, AgentSkill, User):
+            event.remove(entity, "load", loaded)
+    assert isinstance(decision, Assignment)
+    return built
+
+
+async def test_routing_a_ticket_builds_no_more_entities_however_many_agents_there_are(
+    database: Database, clock: FakeClock
+) -> None:
+    # Every ticket routed reads every agent: as an entity with its skills each, that
+    # cost tens of milliseconds and tens of thousands of objects a ticket with 2,000
+    # agents (docs/benchmarks.md, cluster). Only the assignee is loaded, by the change.
+    desk = await desk_with(database, clock)
+    desk.online("carl")
+    with_five = await _entities_built_routing(desk)
+    async with desk.uow() as uow:
+        for n in range(20):
+            await create_user(
+                uow.session,
+                UserDraft(
+                    username=f"extra{n}",
+                    display_name=f"Extra {n}",
+                    password="long enough",
+                    agent=AgentIn(extension=f"20{n:02d}", skills=[SkillIn(name="sepa")]),
+                ),
+                now=clock.now(),
+            )
+        await uow.commit()
+
+    with_twenty_five = await _entities_built_routing(desk)
+
+    assert with_twenty_five == with_five
 
 
 async def test_the_assignment_is_audited_and_the_agent_is_told_after_commit(
