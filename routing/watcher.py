@@ -106,6 +106,10 @@ class SlaWatcher:
         self._batch = batch
         self._mail = mail  # None: e-mail is off
         self._wake = asyncio.Event()
+        # One round at a time in this process: a fire_due() that arrives while the loop
+        # (poked by a commit) holds a batch waits until that batch is committed and
+        # announced, instead of finding the timers locked and returning early.
+        self._firing = asyncio.Lock()
         self._task = OwnedTask("sla-watcher", self._run)
         self.fired = 0  # timers claimed by this watcher
         self.rounds = 0
@@ -171,12 +175,13 @@ class SlaWatcher:
 
     async def fire_due(self) -> int:
         """Fire every timer due by now, batch by batch; how many this watcher claimed."""
-        total = 0
-        while True:
-            claimed = await self._fire_batch(self._clock.now().astimezone(UTC))
-            total += claimed
-            if claimed == 0:  # nothing due, or all of it held by another process
-                return total
+        async with self._firing:
+            total = 0
+            while True:
+                claimed = await self._fire_batch(self._clock.now().astimezone(UTC))
+                total += claimed
+                if claimed == 0:  # nothing due, or all of it held by another process
+                    return total
 
     async def _fire_batch(self, now: datetime) -> int:
         async with UnitOfWork(sessions=self._sessions, bus=self._bus) as uow:

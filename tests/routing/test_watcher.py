@@ -96,6 +96,33 @@ async def test_a_poke_wakes_the_watcher_at_once(
     assert [event.clock for event in world.of(SlaWarned)] == ["first_response"]
 
 
+async def test_a_round_asked_for_while_the_loop_holds_a_batch_returns_once_it_is_announced(
+    database: Database, clock: FakeClock
+) -> None:
+    world = await World.create(database, clock)
+    await world.open()
+    clock.set(WARNING)
+    release, holding = asyncio.Event(), asyncio.Event()
+
+    async def slow_listener(_event: DomainEvent) -> None:
+        holding.set()
+        await release.wait()
+
+    world.bus.subscribe(SlaWarned, slow_listener)
+    watcher = world.watcher(interval=60)
+    first = asyncio.create_task(watcher.fire_due())
+    await asyncio.wait_for(holding.wait(), timeout=5)
+
+    second = asyncio.create_task(watcher.fire_due())
+    returned_early, _ = await asyncio.wait({second}, timeout=0.5)
+    release.set()
+
+    # It waited for the batch in flight to be announced (and so counted, say by
+    # /metrics) rather than finding its timers taken and returning at once.
+    assert returned_early == set()
+    assert (await first, await second) == (1, 0)
+
+
 async def test_pokes_with_nothing_due_open_no_write_transaction(
     database: Database, clock: FakeClock, watchers: list[SlaWatcher]
 ) -> None:
