@@ -66,7 +66,18 @@ async def test_one_tap_in_the_survey_email_rates_the_ticket_and_a_bad_score_reac
         ticket = await session.scalar(select(Ticket).where(Ticket.id == ticket_id))
     assert ticket is not None and ticket.status == "open"  # the bad score reopened it
 
-    await alert.get_by_label("What was done").fill("Called Erika back; engineer booked.")
+    note = alert.get_by_label("What was done")
+    await note.fill("Called Erika back; engineer booked.")
+    # While the supervisor types, the customer changes the answer: the list reloads
+    # (the new comment shows) and keeps the note being typed.
+    await page.goto(face.group(0))
+    await page.get_by_label("Anything you would like to tell us?").fill("Still nobody.")
+    await page.get_by_role("button", name="Save changes").click()
+    await expect(page.get_by_role("heading", name="Thank you!")).to_be_visible()
+    await expect(alert.locator('[data-field="comment"]')).to_have_text(
+        "Still nobody.", timeout=10_000
+    )
+    await expect(note).to_have_value("Called Erika back; engineer booked.")
     await alert.get_by_role("button", name="Acknowledge").click()
     await expect(wall.locator("#low-scores")).to_have_text(
         "No low score is waiting.", timeout=10_000

@@ -257,7 +257,26 @@
       if (!response.ok) return;
       const { items } = await response.json();
       const list = document.getElementById("low-scores");
+      // A reload (another answer, another board's acknowledgement) must not wipe the
+      // note a supervisor is typing: keep what each form held, and the focus.
+      const typed = new Map();
+      let focused = null;
+      list.querySelectorAll("form.ack").forEach((form) => {
+        const note = form.elements.note;
+        if (note.value) typed.set(form.dataset.followUp, note.value);
+        if (document.activeElement === note) {
+          focused = { id: form.dataset.followUp, start: note.selectionStart, end: note.selectionEnd };
+        }
+      });
       list.replaceChildren(...(items.length ? items.map(lowScoreItem) : [cell("li", t.no_low_scores, "muted")]));
+      list.querySelectorAll("form.ack").forEach((form) => {
+        const note = form.elements.note;
+        if (typed.has(form.dataset.followUp)) note.value = typed.get(form.dataset.followUp);
+        if (focused && focused.id === form.dataset.followUp) {
+          note.focus();
+          note.setSelectionRange(focused.start, focused.end);
+        }
+      });
     } catch (_) {
       // The next event tries again.
     }
