@@ -17,13 +17,14 @@ from desk.clock import FakeClock
 from desk.customers import CustomerDraft, PhoneIn, create_customer
 from desk.events import DomainEvent, EventBus, UnitOfWork
 from desk.models import MessageKind, Role, SlaTimer, Ticket, TicketChange, TicketClock, Tier
+from desk.settings import Settings, load_settings
 from desk.ticket_changes import TicketPatch, add_message, change_ticket
 from desk.tickets import TicketDraft, open_ticket
 from desk.users import AgentIn, TeamDraft, UserDraft, create_team, create_user, get_user
 from routing.sla_config import SlaSetup, sla_setup_from_config
 from routing.sla_keeper import SlaClockKeeper, ticket_clocks, ticket_timers
 from routing.watcher import SlaWatcher
-from tests.conftest import Database
+from tests.conftest import TEST_SECRET, Database
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HANS_PHONE = "+4930123456789"
@@ -55,6 +56,17 @@ LEVELS: dict[str, Any] = {
         {"who": "supervisors", "past": "breach", "after": "10h", "email": True},
     ]
 }
+# A 24/7 policy: due times, warnings and breaches are plain arithmetic from the clock.
+ROUND_THE_CLOCK: dict[str, Any] = {
+    "name": "Round the clock",
+    "tiers": ["standard", "gold", "platinum"],
+    "priorities": ["low", "normal", "high", "urgent"],
+    "calendar": "always",
+    "targets": {
+        "first_response": {"target": "2h", "warn_before": "30m"},
+        "resolution": {"target": "8h", "warn_before": "1h"},
+    },
+}
 E = TypeVar("E", bound=DomainEvent)
 
 
@@ -62,6 +74,22 @@ def berlin(
     year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
 ) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=BERLIN)
+
+
+def round_the_clock_settings(database_url: str) -> Settings:
+    """Test settings of a running desk with only the 24/7 policy and ``LEVELS``."""
+    return load_settings(
+        environ={},
+        overrides={
+            "mode": "test",
+            "secret_key": TEST_SECRET,
+            "database_url": database_url,
+            "phone_region": "DE",
+            "sla_calendars": {"always": ALWAYS},
+            "sla_policies": [ROUND_THE_CLOCK],
+            "sla_escalation": LEVELS,
+        },
+    )
 
 
 def setup(

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -16,25 +15,15 @@ from prometheus_client.samples import Sample
 from pydantic import SecretStr
 
 from desk.outbox import enqueue_mail
-from desk.settings import Settings, load_settings
-from tests.conftest import TEST_SECRET, Database
+from desk.settings import Settings
+from tests.conftest import Database
 from tests.cti_e2e.conftest import E2E, running_desk
-from tests.routing.sla_support import ALWAYS, LEVELS
+from tests.routing.sla_support import round_the_clock_settings
 from tests.web.conftest import Desk
 from web.app import create_app
 from web.state import SLA_WATCHER
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)  # FakeClock's start
-ROUND_THE_CLOCK: dict[str, Any] = {
-    "name": "Round the clock",
-    "tiers": ["standard", "gold", "platinum"],
-    "priorities": ["low", "normal", "high", "urgent"],
-    "calendar": "always",
-    "targets": {
-        "first_response": {"target": "2h", "warn_before": "30m"},
-        "resolution": {"target": "8h", "warn_before": "1h"},
-    },
-}
 SERIES = (
     "calldesk_http_request_duration_seconds",
     "calldesk_agents_connected",
@@ -55,18 +44,7 @@ AMI_SERIES = (
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Test settings with a 24/7 SLA policy, so warnings and breaches are arithmetic."""
-    return load_settings(
-        environ={},
-        overrides={
-            "mode": "test",
-            "secret_key": TEST_SECRET,
-            "database_url": database_url,
-            "phone_region": "DE",
-            "sla_calendars": {"always": ALWAYS},
-            "sla_policies": [ROUND_THE_CLOCK],
-            "sla_escalation": LEVELS,
-        },
-    )
+    return round_the_clock_settings(database_url)
 
 
 class Scrape:

@@ -12,11 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from desk.events import DomainEvent
-from desk.settings import Settings, load_settings
+from desk.settings import Settings
 from routing.sla_board import SlaBoardFeed
 from routing.sla_keeper import SlaBreached, SlaWarned
-from tests.conftest import TEST_SECRET
-from tests.routing.sla_support import ALWAYS, LEVELS
+from tests.routing.sla_support import round_the_clock_settings
 from tests.web.conftest import Desk
 from web import app as web_app
 from web.api import sla_views
@@ -26,33 +25,12 @@ T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)  # FakeClock's start, a Monday
 MINUTE = timedelta(minutes=1)
 BOARD, REPORTS = "/api/v1/sla/board", "/api/v1/sla/reports"
 DAY_ONE = {"from": "2026-01-05T00:00:00Z", "to": "2026-01-06T00:00:00Z"}
-ROUND_THE_CLOCK: dict[str, Any] = {
-    "name": "Round the clock",
-    "tiers": ["standard", "gold", "platinum"],
-    "priorities": ["low", "normal", "high", "urgent"],
-    "calendar": "always",
-    "targets": {
-        "first_response": {"target": "2h", "warn_before": "30m"},
-        "resolution": {"target": "8h", "warn_before": "1h"},
-    },
-}
 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """The test settings with a 24/7 policy, so due times are plain arithmetic."""
-    return load_settings(
-        environ={},
-        overrides={
-            "mode": "test",
-            "secret_key": TEST_SECRET,
-            "database_url": database_url,
-            "phone_region": "DE",
-            "sla_calendars": {"always": ALWAYS},
-            "sla_policies": [ROUND_THE_CLOCK],
-            "sla_escalation": LEVELS,
-        },
-    )
+    return round_the_clock_settings(database_url)
 
 
 @pytest.fixture(autouse=True)
