@@ -53,6 +53,7 @@ from desk.calls import (
 )
 from desk.clock import Clock
 from desk.events import DomainEvent, EventBus, UnitOfWork
+from desk.inline_sqlite import urgent_writes
 from desk.log_context import about_call
 from desk.models import Call, CallDirection, Team
 from desk.ticket_changes import SlaKeeper
@@ -334,8 +335,11 @@ class CallRecorder:
         done = 0
         async with UnitOfWork(sessions=self._sessions, bus=self._bus) as uow:
             for fact in facts:
-                if done and self._pops_waiting:
-                    break
+                if done:
+                    # A pop that became due during the last fact gets to say so first.
+                    await asyncio.sleep(0)
+                    if self._pops_waiting:
+                        break
                 with about_call(fact.call_id):
                     await self._on_fact(uow.session, fact, events, pending)
                     log.debug("call log: writing %s", type(fact).__name__)
@@ -466,7 +470,8 @@ class CallRecorder:
         shown: list[tuple[int, str, dict[str, Any] | None]] = []
         self._pops_waiting = True
         try:
-            await self._claim(wanted, rows, shown, now=now)
+            with urgent_writes():
+                await self._claim(wanted, rows, shown, now=now)
         finally:
             self._pops_waiting = False
 

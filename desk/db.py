@@ -68,7 +68,11 @@ def create_engine(
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
     database = sqlite_database(url)
     if database is not None and (quick or not readers):
-        kwargs.setdefault("async_creator", partial(connect_inline, database))
+        # The writer gives the loop a turn between statements; a quick read is over
+        # before that would matter, and it sits on a pop's path.
+        kwargs.setdefault(
+            "async_creator", partial(connect_inline, database, gives_turns=not readers)
+        )
     if not readers:
         kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30, **kwargs}
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)

@@ -15,6 +15,12 @@ writes: the CLI, a second server) is retried after an asyncio sleep, up to the
 same 30 s the threaded driver would have waited.  Readers keep aiosqlite: a long
 report must not stall the loop.
 
+Inline statements never wait, so a transaction of many statements (a callback
+ticket with its SLA clocks) would hold the loop for its whole length: the writer
+gives the loop a turn after each statement.  A pop's claim must not wait behind
+those turns, in its own transaction or in the one holding the writer before it,
+so while one waits or runs (:func:`urgent_writes`) statements run back to back.
+
 The classes here speak the part of aiosqlite's interface that SQLAlchemy's
 aiosqlite dialect uses (``async_creator`` in :func:`desk.db.create_engine`).
 docs/decisions/0004-runtime-and-write-path.md has the measurements.
@@ -25,10 +31,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["InlineConnection", "connect_inline"]
+__all__ = ["InlineConnection", "connect_inline", "urgent_writes"]
 
 LOCK_WAIT_S = 30.0
 _FIRST_RETRY_S = 0.0005
@@ -113,21 +120,59 @@ class _RunNow:
             future.set_exception(exc)
 
 
-class InlineConnection:
-    """One sqlite3 connection used from the event loop's thread only."""
+class _Urgency:
+    """How many pieces of urgent writer work (pop claims) are waiting or running."""
 
-    def __init__(self, conn: sqlite3.Connection, *, lock_wait: float = LOCK_WAIT_S) -> None:
+    count = 0
+
+
+@contextmanager
+def urgent_writes() -> Iterator[None]:
+    """Marks writer work that must not wait: a pop's claim.
+
+    Between two statements the writer normally gives the loop a turn, so a long
+    transaction (a callback ticket with its SLA clocks) does not stall socket.io and
+    the AMI reader for its whole length.  While urgent work waits for the writer or
+    runs on it, statements run back to back instead: whoever holds the writer
+    finishes as fast as it can, and the urgent work itself is not held up by turns.
+    There is one event loop per process, so the count is per process.
+    """
+    _Urgency.count += 1
+    try:
+        yield
+    finally:
+        _Urgency.count -= 1
+
+
+class InlineConnection:
+    """One sqlite3 connection used from the event loop's thread only.
+
+    ``gives_turns``: after each statement, let the loop run whatever else is ready
+    (see :func:`urgent_writes`), except while urgent work waits or runs.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        lock_wait: float = LOCK_WAIT_S,
+        gives_turns: bool = False,
+    ) -> None:
         self._conn = conn
         self._lock_wait = lock_wait
+        self._gives_turns = gives_turns
         self._connection: sqlite3.Connection | None = conn  # SQLAlchemy: "still open?"
         self._tx = _RunNow()
 
-    async def _run(self, statement: Callable[[], Any]) -> Any:
+    async def _run(self, statement: Callable[[], Any], *, turn: bool = True) -> Any:
         deadline: float | None = None
         pause = _FIRST_RETRY_S
         while True:
             try:
-                return statement()
+                result = statement()
+                if turn and self._gives_turns and not _Urgency.count:
+                    await asyncio.sleep(0)
+                return result
             except sqlite3.OperationalError as exc:
                 # Inside a transaction we already hold the write lock (BEGIN IMMEDIATE),
                 # so "locked" there is a real error, not something to wait out.
@@ -147,7 +192,8 @@ class InlineConnection:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
-        await self._run(self._conn.commit)
+        # No turn after the commit: the connection goes back to its pool right away.
+        await self._run(self._conn.commit, turn=False)
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -172,8 +218,10 @@ class InlineConnection:
         return True
 
 
-async def connect_inline(database: str, *, lock_wait: float = LOCK_WAIT_S) -> InlineConnection:
+async def connect_inline(
+    database: str, *, lock_wait: float = LOCK_WAIT_S, gives_turns: bool = False
+) -> InlineConnection:
     # check_same_thread=False only so the pool may close a connection that the
     # garbage collector finalises elsewhere; statements run on the loop's thread.
     conn = sqlite3.connect(database, timeout=0, isolation_level=None, check_same_thread=False)
-    return InlineConnection(conn, lock_wait=lock_wait)
+    return InlineConnection(conn, lock_wait=lock_wait, gives_turns=gives_turns)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from desk.db import create_engine
-from desk.inline_sqlite import InlineConnection, connect_inline
+from desk.inline_sqlite import InlineConnection, connect_inline, urgent_writes
 
 
 def _engine(path: Path, *, lock_wait: float | None = None) -> AsyncEngine:
@@ -121,3 +121,53 @@ async def test_a_rolled_back_inline_transaction_leaves_nothing(db_file: Path) ->
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 0
     await engine.dispose()
+
+
+async def _statements_and_turns(engine: AsyncEngine, *, sql: str) -> list[str]:
+    """Four statements in one transaction while a ticker counts the loop's turns."""
+    marks: list[str] = []
+
+    async def tick() -> None:
+        while True:
+            marks.append("turn")
+            await asyncio.sleep(0)
+
+    async def work() -> None:
+        async with engine.begin() as conn:
+            for _ in range(4):
+                await conn.execute(text(sql))
+                marks.append("statement")
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    await work()
+    ticker.cancel()
+    first = marks.index("statement")
+    return marks[first : len(marks) - marks[::-1].index("statement")]
+
+
+async def test_the_writer_gives_the_loop_a_turn_after_each_statement(db_file: Path) -> None:
+    engine = _engine(db_file)
+    marks = await _statements_and_turns(engine, sql="INSERT INTO notes (body) VALUES ('x')")
+    assert marks.count("statement") == 4
+    assert "statement,statement" not in ",".join(marks)  # a turn between every two
+    await engine.dispose()
+
+
+async def test_while_urgent_writes_wait_or_run_the_writer_runs_statements_back_to_back(
+    db_file: Path,
+) -> None:
+    engine = _engine(db_file)
+    with urgent_writes():
+        marks = await _statements_and_turns(engine, sql="INSERT INTO notes (body) VALUES ('x')")
+    assert marks == ["statement"] * 4
+    # ... and once they are done, the writer gives turns again.
+    marks = await _statements_and_turns(engine, sql="INSERT INTO notes (body) VALUES ('y')")
+    assert "turn" in marks
+    await engine.dispose()
+
+
+async def test_a_quick_reader_runs_its_statements_back_to_back(db_file: Path) -> None:
+    quick = create_engine(f"sqlite+aiosqlite:///{db_file}", readers=True, quick=True)
+    assert await _statements_and_turns(quick, sql="SELECT count(*) FROM notes") == ["statement"] * 4
+    await quick.dispose()
