@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar
+
 import pytest
 from sqlalchemy import func, select
 
 from desk.clock import FakeClock
 from desk.customers import CustomerDraft, create_customer
-from desk.events import CustomerCreated, DomainEvent, EventBus, UnitOfWork
+from desk.events import (
+    CustomerCreated,
+    DomainEvent,
+    EventBus,
+    Recipients,
+    UnitOfWork,
+    waves,
+)
 from desk.models import Customer
 from tests.conftest import Database
 
@@ -114,3 +126,97 @@ async def test_commit_callbacks_of_a_rolled_back_unit_never_run(
     async with UnitOfWork(sessions=database.sessions, bus=EventBus()) as uow:
         uow.when_committed(lambda: ran.append("callback"))
     assert ran == []
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ForAgent(DomainEvent):
+    name: ClassVar[str] = "for_agent"
+    agent_id: int
+    label: str
+
+    @property
+    def recipients(self) -> Recipients:
+        return Recipients(agents=(self.agent_id,))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ForNobody(DomainEvent):
+    name: ClassVar[str] = "for_nobody"
+    label: str
+
+
+_AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def _agent(agent_id: int, label: str) -> _ForAgent:
+    return _ForAgent(occurred_at=_AT, agent_id=agent_id, label=label)
+
+
+def _board(label: str) -> CustomerCreated:
+    return CustomerCreated(occurred_at=_AT, customer_id=1, display_name=label)  # supervisors
+
+
+def _labels(wave: list[DomainEvent]) -> list[str]:
+    return [getattr(e, "label", None) or getattr(e, "display_name", "") for e in wave]
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([_agent(1, "a"), _agent(2, "b"), _agent(3, "c")], [["a", "b", "c"]]),
+        ([_agent(1, "a"), _agent(1, "b")], [["a"], ["b"]]),
+        (
+            [_agent(1, "a"), _agent(2, "b"), _agent(1, "c"), _agent(3, "d")],
+            [["a", "b"], ["c", "d"]],
+        ),
+        ([_agent(1, "a"), _board("b"), _board("c")], [["a", "b"], ["c"]]),
+        (
+            [_ForNobody(occurred_at=_AT, label="a"), _ForNobody(occurred_at=_AT, label="b")],
+            [["a"], ["b"]],
+        ),
+        ([], []),
+    ],
+    ids=["distinct agents", "same agent", "agent again", "supervisors twice", "nobody", "none"],
+)
+def test_a_commits_events_go_out_in_waves_of_events_without_a_recipient_in_common(
+    events: list[DomainEvent], expected: list[list[str]]
+) -> None:
+    assert [_labels(wave) for wave in waves(events)] == expected
+
+
+class _Gated:
+    """A subscriber that holds every event until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.gate = asyncio.Event()
+
+    async def __call__(self, event: DomainEvent) -> None:
+        label = _labels([event])[0]
+        self.log.append(f"{label} in")
+        await self.gate.wait()
+        self.log.append(f"{label} out")
+
+
+async def test_events_for_different_agents_are_handed_over_together() -> None:
+    bus, gated = EventBus(), _Gated()
+    bus.subscribe(DomainEvent, gated)
+    publishing = asyncio.create_task(bus.publish([_agent(1, "a"), _agent(2, "b")]))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert gated.log == ["a in", "b in"]  # the second did not wait for the first
+    gated.gate.set()
+    await publishing
+    assert bus.published == 2
+
+
+async def test_events_for_one_agent_reach_subscribers_in_commit_order() -> None:
+    bus, gated = EventBus(), _Gated()
+    bus.subscribe(DomainEvent, gated)
+    publishing = asyncio.create_task(bus.publish([_agent(1, "ringing"), _agent(1, "withdrawn")]))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert gated.log == ["ringing in"]
+    gated.gate.set()
+    await publishing
+    assert gated.log == ["ringing in", "ringing out", "withdrawn in", "withdrawn out"]
