@@ -80,7 +80,6 @@ from bench.pop_latency import (
     _database_cpu,
     _fmt,
     _free_port,
-    _loadavg,
     _login,
     _machine_busy,
     _median,
@@ -91,7 +90,7 @@ from bench.pop_latency import (
     percentile,
     wait_for_quiet,
 )
-from bench.report import DOC, write_section
+from bench.report import DOC, load_average, write_section
 from cti.simulator import CALL_SCENARIOS
 from desk.settings import load_settings
 
@@ -679,7 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pg_url=args.pg_url,
     )
     results: list[ClusterRun] = []
-    load_before = _loadavg()
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         workdir = Path(tmp)
         private = None if args.redis_url else PrivateRedis(workdir)

@@ -85,13 +85,12 @@ from bench.pop_latency import (
     Server,
     _database_cpu,
     _free_port,
-    _loadavg,
     _machine_busy,
     _recreate_postgres,
     machine_facts,
     wait_for_quiet,
 )
-from bench.report import DOC, write_section
+from bench.report import DOC, load_average, write_section
 from desk import migrate
 from desk.clock import SystemClock
 from desk.customer_import import import_customers
@@ -1041,7 +1040,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     # The seed reads the same configuration the server will (phone region, SLA policies).
     settings = load_settings(environ={}, overrides={"mode": "test", "secret_key": "s" * 48})
-    load_before = _loadavg()
+    load_before = load_average()
     results: list[Run] = []
     seeded: dict[str, Seeded] = {}
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:

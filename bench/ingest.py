@@ -45,12 +45,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
-from bench.report import DOC, write_section
+from bench.report import DOC, cpu_model, library_versions, load_average, write_section
 from cti.ami import AmiClient, LinkState, LinkStatus
 from cti.frames import Frame
 from cti.normalise import EVENT_NAMES, normalise
@@ -916,31 +914,15 @@ async def run_checks(port: int) -> list[Finding]:
 # -- report ----------------------------------------------------------------------------
 
 
-def _load() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def machine_facts(load_at_start: str) -> dict[str, str]:
-    model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    versions = []
-    for dist in ("asterisk-ami", "panoramisk"):
-        try:
-            versions.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{dist} (not installed)")
     return {
-        "CPU": model,
+        "CPU": cpu_model(),
         "nproc": f"{len(os.sched_getaffinity(0))} (of {os.cpu_count()})",
         "load average (1, 5, 15 min) at start": load_at_start,
-        "at end": _load(),
+        "at end": load_average(),
         "Python": f"{platform.python_version()} ({platform.python_implementation()})",
         "OS": f"{platform.system()} {platform.release()}",
-        "libraries": ", ".join(versions),
+        "libraries": library_versions("asterisk-ami", "panoramisk", absent="(not installed)"),
     }
 
 
@@ -1093,7 +1075,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("cti.ami", "asyncio", "panoramisk"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
-    load_at_start = _load()
+    load_at_start = load_average()
     workload = build_workload(args.repeat)
     print(f"workload: {workload.frames:,} frames, {len(workload.stream) / 1e6:.1f} MB", flush=True)
     results: dict[tuple[str, bool], list[RunResult]] = {

@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
-from bench.report import write_section
+from bench.report import load_average, write_section
 from desk import migrate
 from desk.db import create_engine, session_factory
 from desk.models import Customer, Ticket
@@ -334,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(line)
         lines.append(f"- {line}")
     if args.write_docs:
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        load = load_average()
         section = (
             f"`python -m bench.kb --articles {args.articles} --runs {args.runs}` on "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; nproc {os.cpu_count()}, load average "

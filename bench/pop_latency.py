@@ -60,7 +60,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ import asyncpg
 import socketio
 from sqlalchemy.engine import make_url
 
-from bench.report import DOC, write_section
+from bench.report import DOC, cpu_model, library_versions, load_average, write_section
 from cti.frames import Frame
 from cti.normalise import normalise
 from cti.pops import PopDesk
@@ -698,28 +697,16 @@ def _score(
 
 
 def machine_facts(load_before: str) -> dict[str, str]:
-    model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    versions = []
-    for dist in ("python-socketio", "aiohttp", "SQLAlchemy", "aiosqlite", "asyncpg"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{dist} {metadata.version(dist)}")
     return {
-        "CPU": model,
+        "CPU": cpu_model(),
         "nproc": f"{len(os.sched_getaffinity(0))} (of {os.cpu_count()})",
-        "load average (1, 5, 15 min)": f"at start {load_before}; at end {_loadavg()}",
+        "load average (1, 5, 15 min)": f"at start {load_before}; at end {load_average()}",
         "Python": f"{platform.python_version()} ({platform.python_implementation()})",
         "OS": f"{platform.system()} {platform.release()}",
-        "libraries": ", ".join(versions),
+        "libraries": library_versions(
+            "python-socketio", "aiohttp", "SQLAlchemy", "aiosqlite", "asyncpg"
+        ),
     }
-
-
-def _loadavg() -> str:
-    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _fmt(value: float | None, spec: str = ".1f") -> str:
@@ -885,7 +872,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     results: list[RunResult] = []
-    load_before = _loadavg()
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-pops-") as tmp:
         workdir = Path(tmp)
         for run in range(1, args.runs + 1):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import platform
+from importlib import metadata
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -26,3 +30,29 @@ def write_section(*, key: str, title: str, section: str, path: Path = DOC) -> No
             text = text.rstrip("\n") + f"\n\n## {title}\n\n{block}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as a section prints them."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def library_versions(*dists: str, absent: str | None = None) -> str:
+    """``name version`` of each installed distribution; ``absent`` is printed for the
+    missing ones (None leaves them out)."""
+    versions = []
+    for dist in dists:
+        try:
+            versions.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            if absent is not None:
+                versions.append(f"{dist} {absent}")
+    return ", ".join(versions)

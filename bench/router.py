@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bench.report import write_section
+from bench.report import load_average, write_section
 from desk.models import TicketPriority
 from routing.router import (
     AgentSnapshot,
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(line)
         lines.append(f"- {line}")
     if args.write_docs:
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        load = load_average()
         section = (
             f"`python -m bench.router --agents {args.agents} --decisions {args.decisions} "
             f"--runs {args.runs}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; nproc "

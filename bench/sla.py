@@ -88,7 +88,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,7 +105,7 @@ from bench.pop_latency import (
     _free_port,
     wait_for_quiet,
 )
-from bench.report import DOC, write_section
+from bench.report import DOC, cpu_model, library_versions, load_average, write_section
 from bench.sla_seed import (
     PASSWORD,
     TABLES,
@@ -188,10 +187,6 @@ def met(value: float | None, target: float) -> str:
     if value is None:
         return "not measured"
     return "met" if value <= target else "NOT met"
-
-
-def loadavg() -> str:
-    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 async def recreate_postgres(url: str) -> None:
@@ -1125,26 +1120,16 @@ def code_state() -> str:
 
 
 def machine_facts(load_before: str, pg: dict[str, str], code_before: str) -> list[str]:
-    model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    versions = []
-    for dist in ("aiohttp", "SQLAlchemy", "aiosqlite", "asyncpg", "uvloop"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions.append(f"{dist} {metadata.version(dist)}")
     memory = ""
     with contextlib.suppress(OSError, ValueError, IndexError):
         kb = int(Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1])
         memory = f"; RAM {kb / 2**20:.0f} GiB"
     facts = [
-        f"CPU {model}; nproc {len(os.sched_getaffinity(0))} (of {os.cpu_count()}){memory}",
-        f"load average (1, 5, 15 min) at start {load_before}; at end {loadavg()}",
+        f"CPU {cpu_model()}; nproc {len(os.sched_getaffinity(0))} (of {os.cpu_count()}){memory}",
+        f"load average (1, 5, 15 min) at start {load_before}; at end {load_average()}",
         f"Python {platform.python_version()} ({platform.python_implementation()}); "
         f"OS {platform.system()} {platform.release()}; SQLite {sqlite3.sqlite_version}",
-        "libraries " + ", ".join(versions),
+        "libraries " + library_versions("aiohttp", "SQLAlchemy", "aiosqlite", "asyncpg", "uvloop"),
     ]
     code = code_state()
     if code:
@@ -1454,7 +1439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.tickets < args.sample or args.tickets < 2 * args.runs * args.lag_timers:
         parser.error("--tickets must cover --sample and the lag timers' tickets")
 
-    load_before, code_before = loadavg(), code_state()
+    load_before, code_before = load_average(), code_state()
     settings = load_settings(
         environ={}, overrides={"mode": "test", "secret_key": secrets.token_urlsafe(48)}
     )
