@@ -1,7 +1,8 @@
 """A background task with one owner: started once, cancelled and awaited on stop.
 
 Every long-running part (the SLA watcher, the mail sender, the board feed, the
-assigner, the call recorder's lanes) owns its loop through one of these, so
+assigner, the call recorder's lanes) owns its loop through one of these (the
+poked ones through :class:`PokedLoop`), so
 shutdown never leaves a task running and a loop that dies says so in the log
 at once instead of when the service stops.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from contextlib import suppress
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -58,3 +60,46 @@ class OwnedTask:
     def _ended(self, task: asyncio.Task[None]) -> None:
         if task is self._task and not task.cancelled() and task.exception() is not None:
             log.error("background task %s died", self._name, exc_info=task.exception())
+
+
+class PokedLoop:
+    """Rounds of work in one owned task: each round returns how long to sleep before
+    the next, and :meth:`poke` (a commit that may have made work due) cuts the sleep
+    short.  A round that raises (the database is away) is logged and the next one
+    comes after ``retry`` seconds; the loop itself never dies of it."""
+
+    __slots__ = ("_name", "_retry", "_round", "_task", "_wake", "rounds")
+
+    def __init__(
+        self, name: str, round_: Callable[[], Coroutine[Any, Any, float]], *, retry: float
+    ) -> None:
+        self._name, self._round, self._retry = name, round_, retry
+        self._wake = asyncio.Event()
+        self._task = OwnedTask(name, self._run)
+        self.rounds = 0
+
+    def start(self) -> None:
+        self._task.start()
+
+    async def stop(self) -> None:
+        await self._task.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._task.running
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            # Cleared before the round looks: a poke during the round means another.
+            self._wake.clear()
+            self.rounds += 1
+            try:
+                delay = await self._round()
+            except Exception:
+                log.exception("%s: round failed; retrying in %s s", self._name, self._retry)
+                delay = self._retry
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)

@@ -19,7 +19,6 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.errors import MessageError
@@ -31,7 +30,7 @@ import aiosmtplib
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.background import OwnedTask
+from desk.background import PokedLoop
 from desk.clock import Clock
 from desk.outbox import (
     CLAIM_LEASE,
@@ -179,47 +178,40 @@ class MailSender:
         self._batch = batch
         self._interval = interval
         self._jitter = jitter
-        self._wake = asyncio.Event()
         # One round at a time in this process: a caller of send_due that arrives while
         # the loop (poked by a commit) holds a batch waits for that batch to be sent
         # and recorded rather than returning early with the mail still on its way.
         self._sending = asyncio.Lock()
-        self._task = OwnedTask("mail-sender", self._run)
+        self._loop = PokedLoop("mail-sender", self._round, retry=interval)
         # Outcomes the database did not take (it was away); written next round.
         self._unrecorded: list[_Outcome] = []
         self.sent = 0  # messages this sender delivered
-        self.rounds = 0
 
     # --- lifecycle ----------------------------------------------------------------
 
     def start(self) -> None:
-        self._task.start()
+        self._loop.start()
 
     async def stop(self) -> None:
-        await self._task.stop()
+        await self._loop.stop()
 
     @property
     def running(self) -> bool:
-        return self._task.running
+        return self._loop.running
+
+    @property
+    def rounds(self) -> int:
+        return self._loop.rounds
 
     def poke(self) -> None:
         """Mail was enqueued (a commit): look now instead of at the old wake time."""
-        self._wake.set()
+        self._loop.poke()
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            self.rounds += 1
-            try:
-                due = await self._next_due()
-                if self._unrecorded or (due is not None and due <= self._clock.now()):
-                    await self.send_due()
-                delay = await self._delay()
-            except Exception:  # the database is away: try again later
-                log.exception("mail sender round failed; retrying in %s s", self._interval)
-                delay = self._interval
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+    async def _round(self) -> float:
+        due = await self._next_due()
+        if self._unrecorded or (due is not None and due <= self._clock.now()):
+            await self.send_due()
+        return await self._delay()
 
     async def _next_due(self) -> datetime | None:
         async with self._reads() as session:

@@ -24,10 +24,8 @@ a callback, which publishes it.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,15 +33,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.background import OwnedTask
+from desk.background import PokedLoop
 from desk.clock import Clock
 from desk.models import Agent, SlaTimer, Team, Ticket, TicketClock, TicketStatus, User
 from routing.escalation import TimerKind
 from routing.router import DEFAULT_WEIGHTS
 from routing.sla import ClockPhase
 from routing.sla_keeper import state_from_json
-
-log = logging.getLogger(__name__)
 
 DEFAULT_HORIZON = timedelta(hours=1)
 UNSOLVED = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.ON_HOLD)
@@ -462,24 +458,23 @@ class SlaBoardFeed:
         self._min_gap = min_gap
         self._horizon = horizon
         self._weights = weights
-        self._wake = asyncio.Event()
-        self._task = OwnedTask("sla-board-feed", self._run)
+        self._loop = PokedLoop("sla-board-feed", self._round, retry=interval)
         self.latest: SlaBoard | None = None  # for a supervisor who connects now
         self.published = 0
 
     def start(self) -> None:
-        self._task.start()
+        self._loop.start()
 
     async def stop(self) -> None:
-        await self._task.stop()
+        await self._loop.stop()
 
     @property
     def running(self) -> bool:
-        return self._task.running
+        return self._loop.running
 
     def poke(self) -> None:
         """Something the board shows may have changed: recompute soon."""
-        self._wake.set()
+        self._loop.poke()
 
     async def refresh(self) -> SlaBoard:
         """Compute the board now and publish it."""
@@ -492,14 +487,8 @@ class SlaBoardFeed:
         self.published += 1
         return board
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.refresh()
-            except Exception:  # the database is away, or the publisher failed: next round
-                log.exception("SLA board round failed; retrying in %s s", self._interval)
-            if self._min_gap:
-                await asyncio.sleep(self._min_gap)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+    async def _round(self) -> float:
+        await self.refresh()
+        if self._min_gap:  # pokes meanwhile are kept: the next round comes right after
+            await asyncio.sleep(self._min_gap)
+        return self._interval

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
@@ -36,7 +35,7 @@ from typing import TypedDict
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.background import OwnedTask
+from desk.background import PokedLoop
 from desk.clock import Clock
 from desk.events import DomainEvent, EventBus, UnitOfWork
 from desk.models import Agent, Role, SlaTimer, Team, Ticket, TicketClock, User
@@ -105,26 +104,28 @@ class SlaWatcher:
         self._interval = interval
         self._batch = batch
         self._mail = mail  # None: e-mail is off
-        self._wake = asyncio.Event()
         # One round at a time in this process: a fire_due() that arrives while the loop
         # (poked by a commit) holds a batch waits until that batch is committed and
         # announced, instead of finding the timers locked and returning early.
         self._firing = asyncio.Lock()
-        self._task = OwnedTask("sla-watcher", self._run)
+        self._loop = PokedLoop("sla-watcher", self._round, retry=interval)
         self.fired = 0  # timers claimed by this watcher
-        self.rounds = 0
 
     # --- lifecycle ----------------------------------------------------------------
 
     def start(self) -> None:
-        self._task.start()
+        self._loop.start()
 
     async def stop(self) -> None:
-        await self._task.stop()
+        await self._loop.stop()
 
     @property
     def running(self) -> bool:
-        return self._task.running
+        return self._loop.running
+
+    @property
+    def rounds(self) -> int:
+        return self._loop.rounds
 
     def use_setup(self, setup: SlaSetup) -> None:
         """Escalate by a new set-up from the next timer on (an admin changed it)."""
@@ -132,30 +133,21 @@ class SlaWatcher:
 
     def poke(self) -> None:
         """Timers changed (a commit): look again now instead of at the old wake time."""
-        self._wake.set()
+        self._loop.poke()
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            self.rounds += 1
-            try:
-                # Look before claiming: a claim is a write, and pokes come with every
-                # ticket change, while timers fall due rarely.
-                next_due = await self.next_due()
-                was_due = next_due is not None and next_due <= self._clock.now()
-                fired = 0
-                if was_due:
-                    fired = await self.fire_due()
-                    next_due = await self.next_due()
-                # A timer due when this round looked but claimed by nobody here is
-                # held by another process: pause.  One that fell due since (or that
-                # the loop woke a hair early for) is fired at once.
-                delay = self._delay_until(next_due, held=was_due and fired == 0)
-            except Exception:  # the database is away, or one ticket is broken: retry later
-                log.exception("SLA watcher round failed; retrying in %s s", self._interval)
-                delay = self._interval
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+    async def _round(self) -> float:
+        # Look before claiming: a claim is a write, and pokes come with every
+        # ticket change, while timers fall due rarely.
+        next_due = await self.next_due()
+        was_due = next_due is not None and next_due <= self._clock.now()
+        fired = 0
+        if was_due:
+            fired = await self.fire_due()
+            next_due = await self.next_due()
+        # A timer due when this round looked but claimed by nobody here is
+        # held by another process: pause.  One that fell due since (or that
+        # the loop woke a hair early for) is fired at once.
+        return self._delay_until(next_due, held=was_due and fired == 0)
 
     def _delay_until(self, next_due: datetime | None, *, held: bool) -> float:
         if next_due is None:
