@@ -498,7 +498,6 @@ class CallsListedLive:
 
     at: datetime
     call_ids: frozenset[str]
-    call_id: str = ""  # names no one call (the call log's context reads ``call_id``)
 
 
 CallFact: TypeAlias = (

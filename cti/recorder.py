@@ -340,7 +340,7 @@ class CallRecorder:
                     await asyncio.sleep(0)
                     if self._pops_waiting:
                         break
-                with about_call(fact.call_id):
+                with about_call(_call_of(fact)):
                     await self._on_fact(uow.session, fact, events, pending)
                     log.debug("call log: writing %s", type(fact).__name__)
                 done += 1
@@ -358,7 +358,7 @@ class CallRecorder:
     async def _call(
         self, session: AsyncSession, fact: CallFact, queue: str | None, pending: _Pending
     ) -> Call:
-        assert not isinstance(fact, OriginateCompleted)
+        assert not isinstance(fact, OriginateCompleted | CallsListedLive)
         known = pending.calls.get(fact.call_id)
         if known is not None:
             if known.queue is None and queue is not None:
@@ -622,6 +622,11 @@ class CallRecorder:
             else:
                 screens[call_id] = body
                 self._last_seq = max(self._last_seq, int(body["seq"]))
+
+
+def _call_of(fact: CallFact) -> str:
+    """The call a fact is about, for the log's context; a channel list is about none."""
+    return "" if isinstance(fact, CallsListedLive) else fact.call_id or ""
 
 
 def _start_of(decision: PopDecision) -> CallStart:
