@@ -751,8 +751,10 @@ def render(
         f"processes, {users} signed-in agents with {opts.tabs} tabs each; the recorded calls "
         "ring only "
         f"PJSIP/1001..1004, so alice/bob/carol/dave's {len(POP_AGENTS) * opts.tabs} tabs get "
-        "pops and the rest stay connected and idle. Fresh database per run "
-        f"({runs} runs per database).",
+        "pops and the rest stay connected and idle. The simulator and the client processes "
+        "pause their garbage collector during the load: a collection in a client process "
+        "stops it for 80-100 ms, which a browser would not (the server keeps its production "
+        f"settings). Fresh database per run ({runs} runs per database).",
         "",
         "Latency = `time.time()` in the tab's `screen_pop` handler minus `time.time()` when the "
         "simulator wrote the frame that caused the pop (found by replaying the written frames "
