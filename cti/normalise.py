@@ -51,6 +51,7 @@ from cti.events import (
     SnapshotComplete,
     TransferKind,
     Transferred,
+    fast_constructor,
 )
 from cti.frames import FieldSet, Frame, Picked
 
@@ -70,6 +71,38 @@ _CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]+(?:;\d+)?$")
 # Picked values after cleaning: "" for absent or unset, in the reader's field order.
 Values = tuple[str, ...]
 _Builder = Callable[[Values, Picked, datetime], CallEvent]
+
+# Built per frame, so by their fast constructors (see cti.events.fast_constructor).
+_Channel = fast_constructor(Channel)
+_QueueMember = fast_constructor(QueueMember)
+_ChannelCreated = fast_constructor(ChannelCreated)
+_ChannelHungUp = fast_constructor(ChannelHungUp)
+_DialStarted = fast_constructor(DialStarted)
+_DialEnded = fast_constructor(DialEnded)
+_QueueCallerJoined = fast_constructor(QueueCallerJoined)
+_QueueCallerLeft = fast_constructor(QueueCallerLeft)
+_QueueCallerAbandoned = fast_constructor(QueueCallerAbandoned)
+_AgentRang = fast_constructor(AgentRang)
+_AgentConnected = fast_constructor(AgentConnected)
+_AgentCompleted = fast_constructor(AgentCompleted)
+_AgentRingNoAnswer = fast_constructor(AgentRingNoAnswer)
+_AgentDumped = fast_constructor(AgentDumped)
+_QueueMemberStatusChanged = fast_constructor(QueueMemberStatusChanged)
+_QueueMemberPaused = fast_constructor(QueueMemberPaused)
+_QueueMemberAdded = fast_constructor(QueueMemberAdded)
+_QueueMemberRemoved = fast_constructor(QueueMemberRemoved)
+_QueueMemberSnapshot = fast_constructor(QueueMemberSnapshot)
+_BridgeEntered = fast_constructor(BridgeEntered)
+_BridgeLeft = fast_constructor(BridgeLeft)
+_Transferred = fast_constructor(Transferred)
+_HoldStarted = fast_constructor(HoldStarted)
+_HoldEnded = fast_constructor(HoldEnded)
+_OriginateResult = fast_constructor(OriginateResult)
+_ChannelSnapshot = fast_constructor(ChannelSnapshot)
+_QueueEntrySnapshot = fast_constructor(QueueEntrySnapshot)
+_QueueParamsSnapshot = fast_constructor(QueueParamsSnapshot)
+_QueueSummarySnapshot = fast_constructor(QueueSummarySnapshot)
+_SnapshotComplete = fast_constructor(SnapshotComplete)
 
 
 class _Malformed(ValueError):
@@ -187,7 +220,7 @@ def _channel(v: Values, at: int = 0, prefix: str = "") -> Channel:
 
 def _new_channel(fields: Values, prefix: str) -> Channel:
     name, uniqueid, linkedid, state, num, caller, cl_num, cl_name, context, exten = fields
-    return Channel(
+    return _Channel(
         name=name,
         uniqueid=_required(uniqueid, prefix + "Uniqueid"),
         linkedid=_required(linkedid, prefix + "Linkedid"),
@@ -245,7 +278,7 @@ def _new_member(fields: Values) -> QueueMember:
     interface = interface or location
     if not interface:
         raise _Malformed("missing Interface")
-    return QueueMember(
+    return _QueueMember(
         queue=_required(queue, "Queue"),
         interface=interface,
         name=member_name or name,
@@ -276,18 +309,18 @@ def _reads(*events: str, fields: tuple[str, ...]) -> Callable[[_Builder], _Build
 
 @_reads("Newchannel", fields=_CHANNEL)
 def _channel_created(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return ChannelCreated(at=at, channel=_channel(v))
+    return _ChannelCreated(at=at, channel=_channel(v))
 
 
 @_reads("Hangup", fields=(*_CHANNEL, "cause", "cause-txt"))
 def _hangup(v: Values, raw: Picked, at: datetime) -> CallEvent:
     cause, cause_txt = v[_CH : _CH + 2]
-    return ChannelHungUp(at=at, channel=_channel(v), cause=_int(cause), cause_txt=cause_txt)
+    return _ChannelHungUp(at=at, channel=_channel(v), cause=_int(cause), cause_txt=cause_txt)
 
 
 @_reads("DialBegin", fields=(*_CHANNEL, *_prefixed("dest"), "dialstring"))
 def _dial_begin(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return DialStarted(
+    return _DialStarted(
         at=at,
         caller=_optional_channel(v, raw, 0, ""),
         dest=_channel(v, _CH, "Dest"),
@@ -297,7 +330,7 @@ def _dial_begin(v: Values, raw: Picked, at: datetime) -> CallEvent:
 
 @_reads("DialEnd", fields=(*_CHANNEL, *_prefixed("dest"), "dialstatus"))
 def _dial_end(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return DialEnded(
+    return _DialEnded(
         at=at,
         caller=_optional_channel(v, raw, 0, ""),
         dest=_channel(v, _CH, "Dest"),
@@ -311,7 +344,7 @@ _QUEUE_CALLER = (*_CHANNEL, "queue", "position")
 @_reads("QueueCallerJoin", fields=(*_QUEUE_CALLER, "count"))
 def _queue_caller_join(v: Values, raw: Picked, at: datetime) -> CallEvent:
     queue, position, count = v[_CH : _CH + 3]
-    return QueueCallerJoined(
+    return _QueueCallerJoined(
         at=at,
         channel=_channel(v),
         queue=_required(queue, "Queue"),
@@ -323,7 +356,7 @@ def _queue_caller_join(v: Values, raw: Picked, at: datetime) -> CallEvent:
 @_reads("QueueCallerLeave", fields=(*_QUEUE_CALLER, "count"))
 def _queue_caller_leave(v: Values, raw: Picked, at: datetime) -> CallEvent:
     queue, position, count = v[_CH : _CH + 3]
-    return QueueCallerLeft(
+    return _QueueCallerLeft(
         at=at,
         channel=_channel(v),
         queue=_required(queue, "Queue"),
@@ -335,7 +368,7 @@ def _queue_caller_leave(v: Values, raw: Picked, at: datetime) -> CallEvent:
 @_reads("QueueCallerAbandon", fields=(*_QUEUE_CALLER, "originalposition", "holdtime"))
 def _queue_caller_abandon(v: Values, raw: Picked, at: datetime) -> CallEvent:
     queue, position, original, hold = v[_CH : _CH + 4]
-    return QueueCallerAbandoned(
+    return _QueueCallerAbandoned(
         at=at,
         channel=_channel(v),
         queue=_required(queue, "Queue"),
@@ -364,7 +397,7 @@ def _agent_parts(v: Values) -> tuple[Channel, Channel, str, str, str]:
 @_reads("AgentCalled", fields=_AGENT)
 def _agent_rang(v: Values, raw: Picked, at: datetime) -> CallEvent:
     caller, dest, queue, interface, member = _agent_parts(v)
-    return AgentRang(
+    return _AgentRang(
         at=at, caller=caller, dest=dest, queue=queue, interface=interface, member_name=member
     )
 
@@ -373,7 +406,7 @@ def _agent_rang(v: Values, raw: Picked, at: datetime) -> CallEvent:
 def _agent_connected(v: Values, raw: Picked, at: datetime) -> CallEvent:
     caller, dest, queue, interface, member = _agent_parts(v)
     hold, ring = v[_AG : _AG + 2]
-    return AgentConnected(
+    return _AgentConnected(
         at=at,
         caller=caller,
         dest=dest,
@@ -389,7 +422,7 @@ def _agent_connected(v: Values, raw: Picked, at: datetime) -> CallEvent:
 def _agent_completed(v: Values, raw: Picked, at: datetime) -> CallEvent:
     caller, dest, queue, interface, member = _agent_parts(v)
     hold, talk, reason = v[_AG : _AG + 3]
-    return AgentCompleted(
+    return _AgentCompleted(
         at=at,
         caller=caller,
         dest=dest,
@@ -405,7 +438,7 @@ def _agent_completed(v: Values, raw: Picked, at: datetime) -> CallEvent:
 @_reads("AgentRingNoAnswer", fields=(*_AGENT, "ringtime"))
 def _agent_ring_no_answer(v: Values, raw: Picked, at: datetime) -> CallEvent:
     caller, dest, queue, interface, member = _agent_parts(v)
-    return AgentRingNoAnswer(
+    return _AgentRingNoAnswer(
         at=at,
         caller=caller,
         dest=dest,
@@ -419,35 +452,35 @@ def _agent_ring_no_answer(v: Values, raw: Picked, at: datetime) -> CallEvent:
 @_reads("AgentDump", fields=_AGENT)
 def _agent_dumped(v: Values, raw: Picked, at: datetime) -> CallEvent:
     caller, dest, queue, interface, member = _agent_parts(v)
-    return AgentDumped(
+    return _AgentDumped(
         at=at, caller=caller, dest=dest, queue=queue, interface=interface, member_name=member
     )
 
 
 @_reads("QueueMemberStatus", fields=_MEMBER)
 def _member_status(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberStatusChanged(at=at, member=_member(v))
+    return _QueueMemberStatusChanged(at=at, member=_member(v))
 
 
 # Asterisk before 12 called it QueueMemberPaused.
 @_reads("QueueMemberPause", "QueueMemberPaused", fields=_MEMBER)
 def _member_paused(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberPaused(at=at, member=_member(v))
+    return _QueueMemberPaused(at=at, member=_member(v))
 
 
 @_reads("QueueMemberAdded", fields=_MEMBER)
 def _member_added(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberAdded(at=at, member=_member(v))
+    return _QueueMemberAdded(at=at, member=_member(v))
 
 
 @_reads("QueueMemberRemoved", fields=_MEMBER)
 def _member_removed(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberRemoved(at=at, member=_member(v))
+    return _QueueMemberRemoved(at=at, member=_member(v))
 
 
 @_reads("QueueMember", fields=_MEMBER)
 def _member_snapshot(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberSnapshot(at=at, member=_member(v))
+    return _QueueMemberSnapshot(at=at, member=_member(v))
 
 
 _BRIDGE = (*_CHANNEL, "bridgeuniqueid", "bridgenumchannels")
@@ -456,7 +489,7 @@ _BRIDGE = (*_CHANNEL, "bridgeuniqueid", "bridgenumchannels")
 @_reads("BridgeEnter", fields=_BRIDGE)
 def _bridge_enter(v: Values, raw: Picked, at: datetime) -> CallEvent:
     bridge_id, channels = v[_CH : _CH + 2]
-    return BridgeEntered(
+    return _BridgeEntered(
         at=at,
         channel=_channel(v),
         bridge_id=_required(bridge_id, "BridgeUniqueid"),
@@ -467,7 +500,7 @@ def _bridge_enter(v: Values, raw: Picked, at: datetime) -> CallEvent:
 @_reads("BridgeLeave", fields=_BRIDGE)
 def _bridge_leave(v: Values, raw: Picked, at: datetime) -> CallEvent:
     bridge_id, channels = v[_CH : _CH + 2]
-    return BridgeLeft(
+    return _BridgeLeft(
         at=at,
         channel=_channel(v),
         bridge_id=_required(bridge_id, "BridgeUniqueid"),
@@ -487,7 +520,7 @@ def _bridge_leave(v: Values, raw: Picked, at: datetime) -> CallEvent:
 )
 def _blind_transfer(v: Values, raw: Picked, at: datetime) -> CallEvent:
     result, extension, context = v[2 * _CH : 2 * _CH + 3]
-    return Transferred(
+    return _Transferred(
         at=at,
         kind=TransferKind.BLIND,
         success=result == "Success",
@@ -509,7 +542,7 @@ def _blind_transfer(v: Values, raw: Picked, at: datetime) -> CallEvent:
     ),
 )
 def _attended_transfer(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return Transferred(
+    return _Transferred(
         at=at,
         kind=TransferKind.ATTENDED,
         success=v[4 * _CH] == "Success",
@@ -522,12 +555,12 @@ def _attended_transfer(v: Values, raw: Picked, at: datetime) -> CallEvent:
 
 @_reads("Hold", fields=_CHANNEL)
 def _hold(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return HoldStarted(at=at, channel=_channel(v))
+    return _HoldStarted(at=at, channel=_channel(v))
 
 
 @_reads("Unhold", fields=_CHANNEL)
 def _unhold(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return HoldEnded(at=at, channel=_channel(v))
+    return _HoldEnded(at=at, channel=_channel(v))
 
 
 @_reads(
@@ -536,7 +569,7 @@ def _unhold(v: Values, raw: Picked, at: datetime) -> CallEvent:
 )
 def _originate_response(v: Values, raw: Picked, at: datetime) -> CallEvent:
     channel, action_id, response, reason, uniqueid, exten, context = v[:7]
-    return OriginateResult(
+    return _OriginateResult(
         at=at,
         action_id=action_id,
         success=response == "Success",
@@ -564,7 +597,7 @@ def _originate_response(v: Values, raw: Picked, at: datetime) -> CallEvent:
 )
 def _channel_snapshot(v: Values, raw: Picked, at: datetime) -> CallEvent:
     application, application_data, data, bridge_id, seconds, duration = v[_CH : _CH + 6]
-    return ChannelSnapshot(
+    return _ChannelSnapshot(
         at=at,
         channel=_channel(v),
         application=application,
@@ -599,7 +632,7 @@ def _duration_s(seconds: str, duration: str) -> int:
 )
 def _queue_entry(v: Values, raw: Picked, at: datetime) -> CallEvent:
     queue, position, uniqueid, channel, linkedid, num, name, wait = v[:8]
-    return QueueEntrySnapshot(
+    return _QueueEntrySnapshot(
         at=at,
         queue=_required(queue, "Queue"),
         position=_int(position),
@@ -618,7 +651,7 @@ def _queue_entry(v: Values, raw: Picked, at: datetime) -> CallEvent:
 )
 def _queue_params(v: Values, raw: Picked, at: datetime) -> CallEvent:
     queue, strategy, calls, service_level, completed, abandoned = v[:6]
-    return QueueParamsSnapshot(
+    return _QueueParamsSnapshot(
         at=at,
         queue=_required(queue, "Queue"),
         strategy=strategy,
@@ -635,7 +668,7 @@ def _queue_params(v: Values, raw: Picked, at: datetime) -> CallEvent:
 )
 def _queue_summary(v: Values, raw: Picked, at: datetime) -> CallEvent:
     queue, logged_in, available, callers, longest = v[:5]
-    return QueueSummarySnapshot(
+    return _QueueSummarySnapshot(
         at=at,
         queue=_required(queue, "Queue"),
         logged_in=_int(logged_in),
@@ -654,7 +687,7 @@ def _queue_summary(v: Values, raw: Picked, at: datetime) -> CallEvent:
 )
 def _list_complete(v: Values, raw: Picked, at: datetime) -> CallEvent:
     event, action_id, items = v[:3]
-    return SnapshotComplete(
+    return _SnapshotComplete(
         at=at,
         list_name=_required(event, "Event").lower(),
         action_id=action_id,

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -349,6 +351,39 @@ def test_every_event_is_frozen_and_slotted() -> None:
     assert not hasattr(event, "__dict__")
     with pytest.raises(AttributeError):
         event.at = RECEIVED  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "event"),
+    [
+        ("support_ringall_answered", "AgentConnect"),
+        ("support_ringall_answered", "DialBegin"),
+        ("agent_paused", "QueueMemberPause"),
+        ("resync_snapshot_after_reconnect", "CoreShowChannel"),
+        ("click_to_call", "OriginateResponse"),
+    ],
+)
+def test_a_fast_constructor_builds_what_the_class_builds_defaults_included(
+    name: str, event: str
+) -> None:
+    built = normalise(first_recorded(name, event), received_at=RECEIVED)
+    assert built is not None
+    parts = (getattr(built, f.name) for f in dataclasses.fields(built))
+    records: list[Any] = [built, *(part for part in parts if dataclasses.is_dataclass(part))]
+    for record in records:
+        cls = type(record)
+        fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        fast = ev.fast_constructor(cls)(**fields)
+        assert type(fast) is cls
+        assert fast == record and hash(fast) == hash(record) and repr(fast) == repr(record)
+        required = {
+            f.name: fields[f.name]
+            for f in dataclasses.fields(record)
+            if f.default is dataclasses.MISSING
+        }
+        assert ev.fast_constructor(cls)(**required) == cls(**required)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(fast, next(iter(fields)), RECEIVED)
 
 
 def test_event_names_lists_exactly_the_events_normalise_reads() -> None:
