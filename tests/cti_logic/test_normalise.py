@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -316,6 +317,55 @@ def test_a_malformed_frame_is_logged_and_dropped(
     with caplog.at_level(logging.WARNING, logger="cti.normalise"):
         assert normalise(raw, received_at=RECEIVED) is None
     assert "malformed" in caplog.text
+
+
+_CALL = {"Channel": "PJSIP/trunk-1", "Uniqueid": "1.1", "Linkedid": "1.1"}
+_DEST = {"DestChannel": "PJSIP/1001-2", "DestUniqueid": "1.2", "DestLinkedid": "1.1"}
+_AGENT = {**_CALL, **_DEST, "Queue": "support", "Interface": "PJSIP/1001"}
+
+
+@pytest.mark.parametrize("marker", ["<unknown>", "<null>", "(null)"])
+@pytest.mark.parametrize(
+    ("fields", "key", "read"),
+    [
+        ({"Event": "Newchannel", **_CALL}, "CallerIDName", lambda e: e.channel.caller_name),
+        ({"Event": "Newchannel", **_CALL}, "Exten", lambda e: e.channel.exten),
+        ({"Event": "Hangup", **_CALL}, "Cause-txt", lambda e: e.cause_txt),
+        ({"Event": "DialBegin", **_CALL, **_DEST}, "DialString", lambda e: e.dial_string),
+        ({"Event": "DialEnd", **_CALL, **_DEST}, "DialStatus", lambda e: e.status),
+        ({"Event": "DialEnd", **_CALL, **_DEST}, "DestCallerIDNum", lambda e: e.dest.caller_num),
+        ({"Event": "AgentCalled", **_AGENT}, "MemberName", lambda e: e.member_name),
+        ({"Event": "AgentComplete", **_AGENT}, "Reason", lambda e: e.reason),
+        (
+            {"Event": "QueueMemberStatus", "Queue": "support", "Interface": "PJSIP/1001"},
+            "PausedReason",
+            lambda e: e.member.paused_reason,
+        ),
+        ({"Event": "BlindTransfer", **_CALL}, "Extension", lambda e: e.extension),
+        ({"Event": "OriginateResponse"}, "Channel", lambda e: e.channel_name),
+    ],
+    ids=[
+        "channel-caller-name",
+        "channel-exten",
+        "hangup-cause-text",
+        "dial-string",
+        "dial-status",
+        "dest-channel-caller",
+        "agent-member-name",
+        "agent-complete-reason",
+        "member-paused-reason",
+        "transfer-extension",
+        "originate-channel",
+    ],
+)
+def test_an_unset_marker_in_a_text_field_reads_as_empty_as_an_absent_field_does(
+    fields: dict[str, str], key: str, read: Callable[[Any], str], marker: str
+) -> None:
+    absent = normalise(frame(**fields), received_at=RECEIVED)
+    unset = normalise(frame(**fields, **{key: marker}), received_at=RECEIVED)
+    assert absent is not None and unset is not None
+    assert read(unset) == read(absent) == ""
+    assert unset == absent
 
 
 def test_unparseable_numbers_read_as_zero_rather_than_dropping_the_event() -> None:
