@@ -284,21 +284,14 @@ class AmiClient:
 
     def _dispatch(self, frames: list[Frame]) -> None:
         self._frames_received += len(frames)
+        pending, listing, on_frame = self._pending, self._listing, self._on_frame
         for frame in frames:
-            if not frame.is_event:
-                entry = self._pending.get(frame.action_id or "")
-                if entry is not None:
-                    self._on_reply(frame, entry)
-                    continue
-            elif self._listing:
-                # Only while a list is open: most frames never need their ActionID looked up.
-                action_id = frame.action_id or ""
-                entry = self._listing.get(action_id)
-                if entry is not None:
-                    self._on_list_event(action_id, frame, entry)
-                    continue
+            # A frame can be ours only while an action awaits its reply or a list is open;
+            # the rest of the time, which is nearly always, each goes straight to on_frame.
+            if (pending or listing) and self._claimed(frame):
+                continue
             try:
-                self._on_frame(frame)
+                on_frame(frame)
             except Exception:
                 self._frame_errors += 1
                 # A consumer bug fails on every frame; logging 1st, 2nd, 4th, 8th... keeps
@@ -309,6 +302,22 @@ class AmiClient:
                         frame.event,
                         self._frame_errors,
                     )
+
+    def _claimed(self, frame: Frame) -> bool:
+        """Whether ``frame`` answers one of our actions (and was handed to its caller)."""
+        if not frame.is_event:
+            entry = self._pending.get(frame.action_id or "")
+            if entry is not None:
+                self._on_reply(frame, entry)
+                return True
+        elif self._listing:
+            # Only while a list is open: most frames never need their ActionID looked up.
+            action_id = frame.action_id or ""
+            list_entry = self._listing.get(action_id)
+            if list_entry is not None:
+                self._on_list_event(action_id, frame, list_entry)
+                return True
+        return False
 
     def _on_reply(self, frame: Frame, entry: _Pending) -> None:
         action_id = frame.action_id or ""

@@ -10,12 +10,47 @@ every channel event, so later stages never need the frame.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeAlias
+from typing import Any, ParamSpec, TypeAlias, TypeVar
 
 from desk.models import CallDirection, CallOutcome
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
+    """A function building ``cls`` (one of the records below) from the same keyword
+    arguments, with the same defaults, into the same frozen object, in under half the time.
+
+    The ingest path builds an event per frame.  The dataclass ``__init__`` of a frozen
+    record goes through ``type.__call__`` and then ``object.__setattr__`` per field; this
+    calls ``object.__new__`` and each slot's own setter, nothing else.
+    """
+    assert isinstance(cls, type) and dataclasses.is_dataclass(cls)
+    assert not hasattr(cls, "__post_init__")
+    namespace: dict[str, Any] = {"new_": object.__new__, "cls_": cls}
+    params, lines = [], []
+    for i, field in enumerate(dataclasses.fields(cls)):
+        assert field.init and field.kw_only and field.default_factory is dataclasses.MISSING
+        assert not field.name.endswith("_")  # the generated code's own names do
+        if field.default is dataclasses.MISSING:
+            params.append(field.name)
+        else:
+            namespace[f"default{i}_"] = field.default
+            params.append(f"{field.name}=default{i}_")
+        namespace[f"set{i}_"] = cls.__dict__[field.name].__set__  # the slot's descriptor
+        lines.append(f"    set{i}_(self_, {field.name})")
+    source = f"def build(*, {', '.join(params)}):\n    self_ = new_(cls_)\n"
+    source += "\n".join(lines) + "\n    return self_\n"
+    exec(source, namespace)
+    build: Callable[P, T] = namespace["build"]
+    build.__qualname__ = build.__name__ = f"fast_constructor({cls.__name__})"
+    return build
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

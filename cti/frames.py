@@ -33,10 +33,12 @@ Picked = tuple[str | None, ...]
 class FieldSet:
     """Field names (any case) that a reader picks from many frames, in its order."""
 
-    __slots__ = ("names",)
+    __slots__ = ("_layouts", "names")
 
     def __init__(self, *names: str) -> None:
         self.names = tuple(name.lower() for name in names)
+        # Readers of the layouts learned for these fields, by event name (see _LayoutBook).
+        self._layouts: dict[str, list[_Reader]] = {}
 
     def __repr__(self) -> str:
         return f"FieldSet{self.names!r}"
@@ -101,9 +103,18 @@ class Frame:
         """The value of each of ``fields`` as :meth:`get` finds it (None where absent)."""
         text = self._text
         if self._index is None and self._pairs is None and text is not None:
-            values = _LAYOUTS.pick(text, self.event, fields)
-            if values is not None:
-                return values
+            event = self.event
+            if event is not None:
+                # Inline, the usual case: the frame fits the layout its kind had last time.
+                readers = fields._layouts.get(event)
+                if readers:
+                    fullmatch, getter = readers[0]
+                    match = fullmatch(text)
+                    if match is not None:
+                        return getter(match.groups())
+                values = _LAYOUTS.pick(text, event, fields, readers)
+                if values is not None:
+                    return values
         return tuple(map(self._lookup().get, fields.names))
 
     def __getitem__(self, key: str) -> str:
@@ -301,50 +312,49 @@ def _layout_of(text: str) -> tuple[str, ...] | None:
 
 
 class _LayoutBook:
-    """Readers for the layouts learned so far, most recently matched first."""
+    """Learns layouts; each kind's readers live in its FieldSet, most recently matched first."""
 
-    __slots__ = ("_misfits", "_readers")
+    __slots__ = ("_kinds", "_misfits")
 
     def __init__(self) -> None:
-        self._readers: dict[tuple[str, FieldSet], list[_Reader]] = {}
+        self._kinds = 0
         self._misfits: dict[tuple[str, FieldSet], int] = {}
 
-    def pick(self, text: str, event: str | None, fields: FieldSet) -> Picked | None:
-        if event is None:
-            return None
-        readers = self._readers.get((event, fields))
+    def pick(
+        self, text: str, event: str, fields: FieldSet, readers: list[_Reader] | None
+    ) -> Picked | None:
+        """Values by a reader of ``readers`` other than the first (which did not fit), or by
+        a reader learned from ``text``; None where no reader fits."""
         if readers:
-            fullmatch, getter = readers[0]
-            match = fullmatch(text)
-            if match is not None:
-                return getter(match.groups())
             for position in range(1, len(readers)):
                 fullmatch, getter = readers[position]
                 match = fullmatch(text)
                 if match is not None:
                     readers.insert(0, readers.pop(position))
                     return getter(match.groups())
-        reader = self._learn(text, (event, fields), readers)
+        reader = self._learn(text, event, fields, readers)
         if reader is None:
             return None
         match = reader[0](text)
         return None if match is None else reader[1](match.groups())
 
     def _learn(
-        self, text: str, kind: tuple[str, FieldSet], readers: list[_Reader] | None
+        self, text: str, event: str, fields: FieldSet, readers: list[_Reader] | None
     ) -> _Reader | None:
         if readers is None:
-            if len(self._readers) >= _KINDS_WITH_LAYOUTS:
+            if self._kinds >= _KINDS_WITH_LAYOUTS:
                 return None
-            readers = self._readers[kind] = []
+            self._kinds += 1
+            readers = fields._layouts[event] = []
         elif len(readers) >= _LAYOUTS_PER_KIND:
+            kind = (event, fields)
             misfits = self._misfits[kind] = self._misfits.get(kind, 0) + 1
             if misfits % _RELEARN_EVERY:
                 return None
         keys = _layout_of(text)
         if keys is None:
             return None
-        reader = _reader(keys, fields=kind[1])
+        reader = _reader(keys, fields=fields)
         if len(readers) >= _LAYOUTS_PER_KIND:
             readers.pop()
         readers.insert(0, reader)

@@ -51,6 +51,7 @@ from cti.events import (
     SnapshotComplete,
     TransferKind,
     Transferred,
+    fast_constructor,
 )
 from cti.frames import FieldSet, Frame, Picked
 
@@ -59,7 +60,9 @@ __all__ = ["EVENT_NAMES", "interface_of", "normalise"]
 log = logging.getLogger(__name__)
 
 # Asterisk writes these when a caller-id part is not set; to us that is "no value",
-# as is an absent field.  ``_clean(v, v)`` maps all of them to "" and keeps the rest.
+# as is an absent field (None).  ``_clean(v, v)`` maps all of them to "" and keeps the
+# rest.  Builders get the values as picked and clean only what they use, and channels
+# and members are cached by their picked values, so most frames clean a field or two.
 _clean = cast(
     "Callable[[str | None, str | None], str]",
     {None: "", "<unknown>": "", "<null>": "", "(null)": ""}.get,
@@ -69,7 +72,40 @@ _CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]+(?:;\d+)?$")
 
 # Picked values after cleaning: "" for absent or unset, in the reader's field order.
 Values = tuple[str, ...]
-_Builder = Callable[[Values, Picked, datetime], CallEvent]
+# A builder gets the values as picked (None where absent) and the event's time.
+_Builder = Callable[[Picked, datetime], CallEvent]
+
+# Built per frame, so by their fast constructors (see cti.events.fast_constructor).
+_Channel = fast_constructor(Channel)
+_QueueMember = fast_constructor(QueueMember)
+_ChannelCreated = fast_constructor(ChannelCreated)
+_ChannelHungUp = fast_constructor(ChannelHungUp)
+_DialStarted = fast_constructor(DialStarted)
+_DialEnded = fast_constructor(DialEnded)
+_QueueCallerJoined = fast_constructor(QueueCallerJoined)
+_QueueCallerLeft = fast_constructor(QueueCallerLeft)
+_QueueCallerAbandoned = fast_constructor(QueueCallerAbandoned)
+_AgentRang = fast_constructor(AgentRang)
+_AgentConnected = fast_constructor(AgentConnected)
+_AgentCompleted = fast_constructor(AgentCompleted)
+_AgentRingNoAnswer = fast_constructor(AgentRingNoAnswer)
+_AgentDumped = fast_constructor(AgentDumped)
+_QueueMemberStatusChanged = fast_constructor(QueueMemberStatusChanged)
+_QueueMemberPaused = fast_constructor(QueueMemberPaused)
+_QueueMemberAdded = fast_constructor(QueueMemberAdded)
+_QueueMemberRemoved = fast_constructor(QueueMemberRemoved)
+_QueueMemberSnapshot = fast_constructor(QueueMemberSnapshot)
+_BridgeEntered = fast_constructor(BridgeEntered)
+_BridgeLeft = fast_constructor(BridgeLeft)
+_Transferred = fast_constructor(Transferred)
+_HoldStarted = fast_constructor(HoldStarted)
+_HoldEnded = fast_constructor(HoldEnded)
+_OriginateResult = fast_constructor(OriginateResult)
+_ChannelSnapshot = fast_constructor(ChannelSnapshot)
+_QueueEntrySnapshot = fast_constructor(QueueEntrySnapshot)
+_QueueParamsSnapshot = fast_constructor(QueueParamsSnapshot)
+_QueueSummarySnapshot = fast_constructor(QueueSummarySnapshot)
+_SnapshotComplete = fast_constructor(SnapshotComplete)
 
 
 class _Malformed(ValueError):
@@ -101,17 +137,18 @@ def normalise(frame: Frame, *, received_at: datetime) -> CallEvent | None:
         return None
     fields, build = reader
     raw = frame.pick(fields)
-    values = tuple(map(_clean, raw, raw))
     try:
         # Every reader's last two fields are Timestamp and EventTV.
-        return build(values, raw, _moment(values[-2], values[-1], received_at))
+        return build(raw, _moment(raw[-2], raw[-1], received_at))
     except ValueError as exc:
         log.warning("dropping malformed AMI %s event: %s", name, exc)
         return None
 
 
-def _moment(stamp: str, tv: str, received_at: datetime) -> datetime:
+def _moment(stamp: str | None, tv: str | None, received_at: datetime) -> datetime:
     # Asterisk adds Timestamp only with timestampevents=yes; prefer the PBX clock then.
+    # Uncleaned values are fine: the unset markers ("<unknown>"...) are no number and no
+    # ISO time, so they fall through as "" does.
     if stamp:
         try:
             return datetime.fromtimestamp(float(stamp), tz=UTC)
@@ -129,7 +166,8 @@ def _moment(stamp: str, tv: str, received_at: datetime) -> datetime:
     return received_at
 
 
-def _int(value: str) -> int:
+def _int(value: str | None) -> int:
+    # Absent and the unset markers read as 0, as any other value int() refuses.
     if not value:
         return 0
     try:
@@ -138,10 +176,16 @@ def _int(value: str) -> int:
         return 0
 
 
-def _required(value: str, key: str) -> str:
+def _required(value: str | None, key: str) -> str:
+    value = _clean(value, value)
     if not value:
         raise _Malformed(f"missing {key}")
     return value
+
+
+def _cleaned(raw: Picked) -> Values:
+    """Every picked value cleaned, for the builders of events too rare to be worth more."""
+    return tuple(map(_clean, raw, raw))
 
 
 # -- field groups that several events share ---------------------------------------------
@@ -168,14 +212,15 @@ def _prefixed(prefix: str) -> tuple[str, ...]:
 
 # A channel shows up in most events of its call, mostly unchanged (two in three
 # channel snapshots of the recorded mix repeat an earlier one): equal snapshots
-# share one immutable Channel, built once.  Bounded: past the limit it starts over.
-_CHANNELS: dict[Values, Channel] = {}
+# share one immutable Channel, built once, found by the values as picked.  Bounded:
+# past the limit it starts over.
+_CHANNELS: dict[Picked, Channel] = {}
 _CHANNELS_KEPT = 4096
 
 
-def _channel(v: Values, at: int = 0, prefix: str = "") -> Channel:
-    """The channel whose fields (``_CHANNEL``, maybe prefixed) start at ``v[at]``."""
-    fields = v[at : at + _CH]
+def _channel(raw: Picked, at: int = 0, prefix: str = "") -> Channel:
+    """The channel whose fields (``_CHANNEL``, maybe prefixed) start at ``raw[at]``."""
+    fields = raw[at : at + _CH]
     channel = _CHANNELS.get(fields)
     if channel is None:
         channel = _new_channel(fields, prefix)
@@ -185,9 +230,9 @@ def _channel(v: Values, at: int = 0, prefix: str = "") -> Channel:
     return channel
 
 
-def _new_channel(fields: Values, prefix: str) -> Channel:
-    name, uniqueid, linkedid, state, num, caller, cl_num, cl_name, context, exten = fields
-    return Channel(
+def _new_channel(fields: Picked, prefix: str) -> Channel:
+    name, uniqueid, linkedid, state, num, caller, cl_num, cl_name, context, exten = _cleaned(fields)
+    return _Channel(
         name=name,
         uniqueid=_required(uniqueid, prefix + "Uniqueid"),
         linkedid=_required(linkedid, prefix + "Linkedid"),
@@ -202,11 +247,11 @@ def _new_channel(fields: Values, prefix: str) -> Channel:
     )
 
 
-def _optional_channel(v: Values, raw: Picked, at: int, prefix: str) -> Channel | None:
+def _optional_channel(raw: Picked, at: int, prefix: str) -> Channel | None:
     # Judged on the raw values: "<unknown>" is there, so the channel is required whole.
     if not raw[at + 1] and not raw[at]:
         return None
-    return _channel(v, at, prefix)
+    return _channel(raw, at, prefix)
 
 
 _MEMBER = (
@@ -224,12 +269,12 @@ _MEMBER = (
 
 
 # Member snapshots repeat even more than channels (30 distinct in 2360 of the recorded mix).
-_MEMBERS: dict[Values, QueueMember] = {}
+_MEMBERS: dict[Picked, QueueMember] = {}
 _MEMBERS_KEPT = 1024
 
 
-def _member(v: Values) -> QueueMember:
-    fields = v[:10]
+def _member(raw: Picked) -> QueueMember:
+    fields = raw[:10]
     member = _MEMBERS.get(fields)
     if member is None:
         member = _new_member(fields)
@@ -239,13 +284,15 @@ def _member(v: Values) -> QueueMember:
     return member
 
 
-def _new_member(fields: Values) -> QueueMember:
-    interface, location, queue, member_name, name, status, paused, reason, in_call, taken = fields
+def _new_member(fields: Picked) -> QueueMember:
+    interface, location, queue, member_name, name, status, paused, reason, in_call, taken = (
+        _cleaned(fields)
+    )
     # QueueMember list entries say Location/Name where the live events say Interface/MemberName.
     interface = interface or location
     if not interface:
         raise _Malformed("missing Interface")
-    return QueueMember(
+    return _QueueMember(
         queue=_required(queue, "Queue"),
         interface=interface,
         name=member_name or name,
@@ -275,33 +322,35 @@ def _reads(*events: str, fields: tuple[str, ...]) -> Callable[[_Builder], _Build
 
 
 @_reads("Newchannel", fields=_CHANNEL)
-def _channel_created(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return ChannelCreated(at=at, channel=_channel(v))
+def _channel_created(raw: Picked, at: datetime) -> CallEvent:
+    return _ChannelCreated(at=at, channel=_channel(raw))
 
 
 @_reads("Hangup", fields=(*_CHANNEL, "cause", "cause-txt"))
-def _hangup(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    cause, cause_txt = v[_CH : _CH + 2]
-    return ChannelHungUp(at=at, channel=_channel(v), cause=_int(cause), cause_txt=cause_txt)
+def _hangup(raw: Picked, at: datetime) -> CallEvent:
+    cause, cause_txt = raw[_CH : _CH + 2]
+    return _ChannelHungUp(
+        at=at, channel=_channel(raw), cause=_int(cause), cause_txt=_clean(cause_txt, cause_txt)
+    )
 
 
 @_reads("DialBegin", fields=(*_CHANNEL, *_prefixed("dest"), "dialstring"))
-def _dial_begin(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return DialStarted(
+def _dial_begin(raw: Picked, at: datetime) -> CallEvent:
+    return _DialStarted(
         at=at,
-        caller=_optional_channel(v, raw, 0, ""),
-        dest=_channel(v, _CH, "Dest"),
-        dial_string=v[2 * _CH],
+        caller=_optional_channel(raw, 0, ""),
+        dest=_channel(raw, _CH, "Dest"),
+        dial_string=_clean(raw[2 * _CH], raw[2 * _CH]),
     )
 
 
 @_reads("DialEnd", fields=(*_CHANNEL, *_prefixed("dest"), "dialstatus"))
-def _dial_end(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return DialEnded(
+def _dial_end(raw: Picked, at: datetime) -> CallEvent:
+    return _DialEnded(
         at=at,
-        caller=_optional_channel(v, raw, 0, ""),
-        dest=_channel(v, _CH, "Dest"),
-        status=v[2 * _CH],
+        caller=_optional_channel(raw, 0, ""),
+        dest=_channel(raw, _CH, "Dest"),
+        status=_clean(raw[2 * _CH], raw[2 * _CH]),
     )
 
 
@@ -309,11 +358,11 @@ _QUEUE_CALLER = (*_CHANNEL, "queue", "position")
 
 
 @_reads("QueueCallerJoin", fields=(*_QUEUE_CALLER, "count"))
-def _queue_caller_join(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    queue, position, count = v[_CH : _CH + 3]
-    return QueueCallerJoined(
+def _queue_caller_join(raw: Picked, at: datetime) -> CallEvent:
+    queue, position, count = raw[_CH : _CH + 3]
+    return _QueueCallerJoined(
         at=at,
-        channel=_channel(v),
+        channel=_channel(raw),
         queue=_required(queue, "Queue"),
         position=_int(position),
         count=_int(count),
@@ -321,11 +370,11 @@ def _queue_caller_join(v: Values, raw: Picked, at: datetime) -> CallEvent:
 
 
 @_reads("QueueCallerLeave", fields=(*_QUEUE_CALLER, "count"))
-def _queue_caller_leave(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    queue, position, count = v[_CH : _CH + 3]
-    return QueueCallerLeft(
+def _queue_caller_leave(raw: Picked, at: datetime) -> CallEvent:
+    queue, position, count = raw[_CH : _CH + 3]
+    return _QueueCallerLeft(
         at=at,
-        channel=_channel(v),
+        channel=_channel(raw),
         queue=_required(queue, "Queue"),
         position=_int(position),
         count=_int(count),
@@ -333,11 +382,11 @@ def _queue_caller_leave(v: Values, raw: Picked, at: datetime) -> CallEvent:
 
 
 @_reads("QueueCallerAbandon", fields=(*_QUEUE_CALLER, "originalposition", "holdtime"))
-def _queue_caller_abandon(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    queue, position, original, hold = v[_CH : _CH + 4]
-    return QueueCallerAbandoned(
+def _queue_caller_abandon(raw: Picked, at: datetime) -> CallEvent:
+    queue, position, original, hold = raw[_CH : _CH + 4]
+    return _QueueCallerAbandoned(
         at=at,
-        channel=_channel(v),
+        channel=_channel(raw),
         queue=_required(queue, "Queue"),
         position=_int(position),
         original_position=_int(original),
@@ -350,30 +399,30 @@ _AGENT = (*_CHANNEL, *_prefixed("dest"), "queue", "interface", "membername")
 _AG = len(_AGENT)
 
 
-def _agent_parts(v: Values) -> tuple[Channel, Channel, str, str, str]:
-    queue, interface, member_name = v[2 * _CH : _AG]
+def _agent_parts(raw: Picked) -> tuple[Channel, Channel, str, str, str]:
+    queue, interface, member_name = raw[2 * _CH : _AG]
     return (
-        _channel(v),
-        _channel(v, _CH, "Dest"),
+        _channel(raw),
+        _channel(raw, _CH, "Dest"),
         _required(queue, "Queue"),
         _required(interface, "Interface"),
-        member_name,
+        _clean(member_name, member_name),
     )
 
 
 @_reads("AgentCalled", fields=_AGENT)
-def _agent_rang(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    caller, dest, queue, interface, member = _agent_parts(v)
-    return AgentRang(
+def _agent_rang(raw: Picked, at: datetime) -> CallEvent:
+    caller, dest, queue, interface, member = _agent_parts(raw)
+    return _AgentRang(
         at=at, caller=caller, dest=dest, queue=queue, interface=interface, member_name=member
     )
 
 
 @_reads("AgentConnect", fields=(*_AGENT, "holdtime", "ringtime"))
-def _agent_connected(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    caller, dest, queue, interface, member = _agent_parts(v)
-    hold, ring = v[_AG : _AG + 2]
-    return AgentConnected(
+def _agent_connected(raw: Picked, at: datetime) -> CallEvent:
+    caller, dest, queue, interface, member = _agent_parts(raw)
+    hold, ring = raw[_AG : _AG + 2]
+    return _AgentConnected(
         at=at,
         caller=caller,
         dest=dest,
@@ -386,10 +435,10 @@ def _agent_connected(v: Values, raw: Picked, at: datetime) -> CallEvent:
 
 
 @_reads("AgentComplete", fields=(*_AGENT, "holdtime", "talktime", "reason"))
-def _agent_completed(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    caller, dest, queue, interface, member = _agent_parts(v)
-    hold, talk, reason = v[_AG : _AG + 3]
-    return AgentCompleted(
+def _agent_completed(raw: Picked, at: datetime) -> CallEvent:
+    caller, dest, queue, interface, member = _agent_parts(raw)
+    hold, talk, reason = raw[_AG : _AG + 3]
+    return _AgentCompleted(
         at=at,
         caller=caller,
         dest=dest,
@@ -398,78 +447,78 @@ def _agent_completed(v: Values, raw: Picked, at: datetime) -> CallEvent:
         member_name=member,
         hold_s=_int(hold),
         talk_s=_int(talk),
-        reason=reason,
+        reason=_clean(reason, reason),
     )
 
 
 @_reads("AgentRingNoAnswer", fields=(*_AGENT, "ringtime"))
-def _agent_ring_no_answer(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    caller, dest, queue, interface, member = _agent_parts(v)
-    return AgentRingNoAnswer(
+def _agent_ring_no_answer(raw: Picked, at: datetime) -> CallEvent:
+    caller, dest, queue, interface, member = _agent_parts(raw)
+    return _AgentRingNoAnswer(
         at=at,
         caller=caller,
         dest=dest,
         queue=queue,
         interface=interface,
         member_name=member,
-        ring_ms=_int(v[_AG]),
+        ring_ms=_int(raw[_AG]),
     )
 
 
 @_reads("AgentDump", fields=_AGENT)
-def _agent_dumped(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    caller, dest, queue, interface, member = _agent_parts(v)
-    return AgentDumped(
+def _agent_dumped(raw: Picked, at: datetime) -> CallEvent:
+    caller, dest, queue, interface, member = _agent_parts(raw)
+    return _AgentDumped(
         at=at, caller=caller, dest=dest, queue=queue, interface=interface, member_name=member
     )
 
 
 @_reads("QueueMemberStatus", fields=_MEMBER)
-def _member_status(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberStatusChanged(at=at, member=_member(v))
+def _member_status(raw: Picked, at: datetime) -> CallEvent:
+    return _QueueMemberStatusChanged(at=at, member=_member(raw))
 
 
 # Asterisk before 12 called it QueueMemberPaused.
 @_reads("QueueMemberPause", "QueueMemberPaused", fields=_MEMBER)
-def _member_paused(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberPaused(at=at, member=_member(v))
+def _member_paused(raw: Picked, at: datetime) -> CallEvent:
+    return _QueueMemberPaused(at=at, member=_member(raw))
 
 
 @_reads("QueueMemberAdded", fields=_MEMBER)
-def _member_added(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberAdded(at=at, member=_member(v))
+def _member_added(raw: Picked, at: datetime) -> CallEvent:
+    return _QueueMemberAdded(at=at, member=_member(raw))
 
 
 @_reads("QueueMemberRemoved", fields=_MEMBER)
-def _member_removed(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberRemoved(at=at, member=_member(v))
+def _member_removed(raw: Picked, at: datetime) -> CallEvent:
+    return _QueueMemberRemoved(at=at, member=_member(raw))
 
 
 @_reads("QueueMember", fields=_MEMBER)
-def _member_snapshot(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return QueueMemberSnapshot(at=at, member=_member(v))
+def _member_snapshot(raw: Picked, at: datetime) -> CallEvent:
+    return _QueueMemberSnapshot(at=at, member=_member(raw))
 
 
 _BRIDGE = (*_CHANNEL, "bridgeuniqueid", "bridgenumchannels")
 
 
 @_reads("BridgeEnter", fields=_BRIDGE)
-def _bridge_enter(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    bridge_id, channels = v[_CH : _CH + 2]
-    return BridgeEntered(
+def _bridge_enter(raw: Picked, at: datetime) -> CallEvent:
+    bridge_id, channels = raw[_CH : _CH + 2]
+    return _BridgeEntered(
         at=at,
-        channel=_channel(v),
+        channel=_channel(raw),
         bridge_id=_required(bridge_id, "BridgeUniqueid"),
         bridge_channels=_int(channels),
     )
 
 
 @_reads("BridgeLeave", fields=_BRIDGE)
-def _bridge_leave(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    bridge_id, channels = v[_CH : _CH + 2]
-    return BridgeLeft(
+def _bridge_leave(raw: Picked, at: datetime) -> CallEvent:
+    bridge_id, channels = raw[_CH : _CH + 2]
+    return _BridgeLeft(
         at=at,
-        channel=_channel(v),
+        channel=_channel(raw),
         bridge_id=_required(bridge_id, "BridgeUniqueid"),
         bridge_channels=_int(channels),
     )
@@ -485,14 +534,14 @@ def _bridge_leave(v: Values, raw: Picked, at: datetime) -> CallEvent:
         "context",
     ),
 )
-def _blind_transfer(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    result, extension, context = v[2 * _CH : 2 * _CH + 3]
-    return Transferred(
+def _blind_transfer(raw: Picked, at: datetime) -> CallEvent:
+    result, extension, context = _cleaned(raw[2 * _CH : 2 * _CH + 3])
+    return _Transferred(
         at=at,
         kind=TransferKind.BLIND,
         success=result == "Success",
-        transferer=_optional_channel(v, raw, 0, "Transferer"),
-        transferee=_optional_channel(v, raw, _CH, "Transferee"),
+        transferer=_optional_channel(raw, 0, "Transferer"),
+        transferee=_optional_channel(raw, _CH, "Transferee"),
         extension=extension,
         context=context,
     )
@@ -508,35 +557,35 @@ def _blind_transfer(v: Values, raw: Picked, at: datetime) -> CallEvent:
         "result",
     ),
 )
-def _attended_transfer(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return Transferred(
+def _attended_transfer(raw: Picked, at: datetime) -> CallEvent:
+    return _Transferred(
         at=at,
         kind=TransferKind.ATTENDED,
-        success=v[4 * _CH] == "Success",
-        transferer=_optional_channel(v, raw, 0, "OrigTransferer"),
-        transferee=_optional_channel(v, raw, _CH, "Transferee"),
-        target=_optional_channel(v, raw, 2 * _CH, "TransferTarget"),
-        second_transferer=_optional_channel(v, raw, 3 * _CH, "SecondTransferer"),
+        success=raw[4 * _CH] == "Success",
+        transferer=_optional_channel(raw, 0, "OrigTransferer"),
+        transferee=_optional_channel(raw, _CH, "Transferee"),
+        target=_optional_channel(raw, 2 * _CH, "TransferTarget"),
+        second_transferer=_optional_channel(raw, 3 * _CH, "SecondTransferer"),
     )
 
 
 @_reads("Hold", fields=_CHANNEL)
-def _hold(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return HoldStarted(at=at, channel=_channel(v))
+def _hold(raw: Picked, at: datetime) -> CallEvent:
+    return _HoldStarted(at=at, channel=_channel(raw))
 
 
 @_reads("Unhold", fields=_CHANNEL)
-def _unhold(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    return HoldEnded(at=at, channel=_channel(v))
+def _unhold(raw: Picked, at: datetime) -> CallEvent:
+    return _HoldEnded(at=at, channel=_channel(raw))
 
 
 @_reads(
     "OriginateResponse",
     fields=("channel", "actionid", "response", "reason", "uniqueid", "exten", "context"),
 )
-def _originate_response(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    channel, action_id, response, reason, uniqueid, exten, context = v[:7]
-    return OriginateResult(
+def _originate_response(raw: Picked, at: datetime) -> CallEvent:
+    channel, action_id, response, reason, uniqueid, exten, context = _cleaned(raw[:7])
+    return _OriginateResult(
         at=at,
         action_id=action_id,
         success=response == "Success",
@@ -562,11 +611,11 @@ def _originate_response(v: Values, raw: Picked, at: datetime) -> CallEvent:
         "duration",
     ),
 )
-def _channel_snapshot(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    application, application_data, data, bridge_id, seconds, duration = v[_CH : _CH + 6]
-    return ChannelSnapshot(
+def _channel_snapshot(raw: Picked, at: datetime) -> CallEvent:
+    application, application_data, data, bridge_id, seconds, duration = _cleaned(raw[_CH : _CH + 6])
+    return _ChannelSnapshot(
         at=at,
-        channel=_channel(v),
+        channel=_channel(raw),
         application=application,
         application_data=application_data or data,
         bridge_id=bridge_id,
@@ -597,9 +646,9 @@ def _duration_s(seconds: str, duration: str) -> int:
         "wait",
     ),
 )
-def _queue_entry(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    queue, position, uniqueid, channel, linkedid, num, name, wait = v[:8]
-    return QueueEntrySnapshot(
+def _queue_entry(raw: Picked, at: datetime) -> CallEvent:
+    queue, position, uniqueid, channel, linkedid, num, name, wait = _cleaned(raw[:8])
+    return _QueueEntrySnapshot(
         at=at,
         queue=_required(queue, "Queue"),
         position=_int(position),
@@ -616,9 +665,9 @@ def _queue_entry(v: Values, raw: Picked, at: datetime) -> CallEvent:
     "QueueParams",
     fields=("queue", "strategy", "calls", "servicelevel", "completed", "abandoned"),
 )
-def _queue_params(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    queue, strategy, calls, service_level, completed, abandoned = v[:6]
-    return QueueParamsSnapshot(
+def _queue_params(raw: Picked, at: datetime) -> CallEvent:
+    queue, strategy, calls, service_level, completed, abandoned = _cleaned(raw[:6])
+    return _QueueParamsSnapshot(
         at=at,
         queue=_required(queue, "Queue"),
         strategy=strategy,
@@ -633,9 +682,9 @@ def _queue_params(v: Values, raw: Picked, at: datetime) -> CallEvent:
     "QueueSummary",
     fields=("queue", "loggedin", "available", "callers", "longestholdtime"),
 )
-def _queue_summary(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    queue, logged_in, available, callers, longest = v[:5]
-    return QueueSummarySnapshot(
+def _queue_summary(raw: Picked, at: datetime) -> CallEvent:
+    queue, logged_in, available, callers, longest = _cleaned(raw[:5])
+    return _QueueSummarySnapshot(
         at=at,
         queue=_required(queue, "Queue"),
         logged_in=_int(logged_in),
@@ -652,9 +701,9 @@ def _queue_summary(v: Values, raw: Picked, at: datetime) -> CallEvent:
     "QueueSummaryComplete",
     fields=("event", "actionid", "listitems"),
 )
-def _list_complete(v: Values, raw: Picked, at: datetime) -> CallEvent:
-    event, action_id, items = v[:3]
-    return SnapshotComplete(
+def _list_complete(raw: Picked, at: datetime) -> CallEvent:
+    event, action_id, items = _cleaned(raw[:3])
+    return _SnapshotComplete(
         at=at,
         list_name=_required(event, "Event").lower(),
         action_id=action_id,

@@ -219,6 +219,47 @@ def test_the_event_filter_ignores_the_case_of_event_names_and_can_be_lifted() ->
     assert [f.event for f in parser.feed(b"Event: VarSet\r\n\r\n")] == ["VarSet"]
 
 
+@pytest.mark.parametrize(
+    ("data", "kept"),
+    [
+        (b"Event: Hangup\r\nUniqueid: 1.1\r\n\r\n", ["Hangup"]),
+        (b"Event: VarSet\r\nUniqueid: 1.1\r\n\r\n", []),
+        (b"Event: hangup\r\n\r\n", ["hangup"]),
+        (b"Event: Hangup\nUniqueid: 1.1\r\n\r\n", ["Hangup"]),
+        (b"Event: Hangup\rUniqueid: 1.1\r\n\r\n", []),
+        (b"Event: Hangup\r\r\n\r\n", []),
+        (b"Event: \r\n\r\n", []),
+        (b"Response: Success\r\nActionID: 1\r\n\r\n", [None]),
+        (b"Uniqueid: 1.1\r\nEvent: Hangup\r\n\r\n", ["Hangup"]),
+        (b"Uniqueid: 1.1\r\nEvent: VarSet\r\n\r\n", []),
+        (b"\r\nEvent: Hangup\r\n\r\n", ["Hangup"]),
+    ],
+    ids=[
+        "wanted",
+        "unwanted",
+        "other-case",
+        "bare-lf-ends-the-name",
+        "cr-inside-the-name",
+        "cr-ends-the-name",
+        "empty-name",
+        "response",
+        "event-key-not-first",
+        "unwanted-event-key-not-first",
+        "leading-blank-line",
+    ],
+)
+def test_the_event_filter_treats_a_first_line_seen_before_as_it_did_the_first_time(
+    data: bytes, kept: list[str | None]
+) -> None:
+    parser = FrameParser(expect_banner=False, events=frozenset({"hangup"}))
+    padding = b"Event: VarSet\r\n\r\nEvent: Hangup\r\n\r\n"
+    first = parser.feed(data + padding)
+    again = parser.feed(data + padding)  # every first line known now
+    assert again == first
+    assert [f.event for f in again] == [f.event for f in first] == [*kept, "Hangup"]
+    assert parser.frames_skipped == 2 * (2 - len(kept))
+
+
 def test_a_field_after_a_bare_lf_is_found_where_the_pairs_list_it() -> None:
     frame = Frame.from_text("Event: Hangup\r\nChannel: PJSIP/1-1\nUniqueid: 1.1\r\nLinkedid: 1.1")
     assert ("Uniqueid", "1.1") in frame.pairs

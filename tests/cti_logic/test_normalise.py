@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -316,6 +319,55 @@ def test_a_malformed_frame_is_logged_and_dropped(
     assert "malformed" in caplog.text
 
 
+_CALL = {"Channel": "PJSIP/trunk-1", "Uniqueid": "1.1", "Linkedid": "1.1"}
+_DEST = {"DestChannel": "PJSIP/1001-2", "DestUniqueid": "1.2", "DestLinkedid": "1.1"}
+_AGENT = {**_CALL, **_DEST, "Queue": "support", "Interface": "PJSIP/1001"}
+
+
+@pytest.mark.parametrize("marker", ["<unknown>", "<null>", "(null)"])
+@pytest.mark.parametrize(
+    ("fields", "key", "read"),
+    [
+        ({"Event": "Newchannel", **_CALL}, "CallerIDName", lambda e: e.channel.caller_name),
+        ({"Event": "Newchannel", **_CALL}, "Exten", lambda e: e.channel.exten),
+        ({"Event": "Hangup", **_CALL}, "Cause-txt", lambda e: e.cause_txt),
+        ({"Event": "DialBegin", **_CALL, **_DEST}, "DialString", lambda e: e.dial_string),
+        ({"Event": "DialEnd", **_CALL, **_DEST}, "DialStatus", lambda e: e.status),
+        ({"Event": "DialEnd", **_CALL, **_DEST}, "DestCallerIDNum", lambda e: e.dest.caller_num),
+        ({"Event": "AgentCalled", **_AGENT}, "MemberName", lambda e: e.member_name),
+        ({"Event": "AgentComplete", **_AGENT}, "Reason", lambda e: e.reason),
+        (
+            {"Event": "QueueMemberStatus", "Queue": "support", "Interface": "PJSIP/1001"},
+            "PausedReason",
+            lambda e: e.member.paused_reason,
+        ),
+        ({"Event": "BlindTransfer", **_CALL}, "Extension", lambda e: e.extension),
+        ({"Event": "OriginateResponse"}, "Channel", lambda e: e.channel_name),
+    ],
+    ids=[
+        "channel-caller-name",
+        "channel-exten",
+        "hangup-cause-text",
+        "dial-string",
+        "dial-status",
+        "dest-channel-caller",
+        "agent-member-name",
+        "agent-complete-reason",
+        "member-paused-reason",
+        "transfer-extension",
+        "originate-channel",
+    ],
+)
+def test_an_unset_marker_in_a_text_field_reads_as_empty_as_an_absent_field_does(
+    fields: dict[str, str], key: str, read: Callable[[Any], str], marker: str
+) -> None:
+    absent = normalise(frame(**fields), received_at=RECEIVED)
+    unset = normalise(frame(**fields, **{key: marker}), received_at=RECEIVED)
+    assert absent is not None and unset is not None
+    assert read(unset) == read(absent) == ""
+    assert unset == absent
+
+
 def test_unparseable_numbers_read_as_zero_rather_than_dropping_the_event() -> None:
     raw = frame(
         Event="QueueCallerJoin",
@@ -349,6 +401,39 @@ def test_every_event_is_frozen_and_slotted() -> None:
     assert not hasattr(event, "__dict__")
     with pytest.raises(AttributeError):
         event.at = RECEIVED  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "event"),
+    [
+        ("support_ringall_answered", "AgentConnect"),
+        ("support_ringall_answered", "DialBegin"),
+        ("agent_paused", "QueueMemberPause"),
+        ("resync_snapshot_after_reconnect", "CoreShowChannel"),
+        ("click_to_call", "OriginateResponse"),
+    ],
+)
+def test_a_fast_constructor_builds_what_the_class_builds_defaults_included(
+    name: str, event: str
+) -> None:
+    built = normalise(first_recorded(name, event), received_at=RECEIVED)
+    assert built is not None
+    parts = (getattr(built, f.name) for f in dataclasses.fields(built))
+    records: list[Any] = [built, *(part for part in parts if dataclasses.is_dataclass(part))]
+    for record in records:
+        cls = type(record)
+        fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        fast = ev.fast_constructor(cls)(**fields)
+        assert type(fast) is cls
+        assert fast == record and hash(fast) == hash(record) and repr(fast) == repr(record)
+        required = {
+            f.name: fields[f.name]
+            for f in dataclasses.fields(record)
+            if f.default is dataclasses.MISSING
+        }
+        assert ev.fast_constructor(cls)(**required) == cls(**required)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(fast, next(iter(fields)), RECEIVED)
 
 
 def test_event_names_lists_exactly_the_events_normalise_reads() -> None:
