@@ -39,6 +39,7 @@ _ANY_END = re.compile(rb"\r?\n\r?\n")
 # Legacy ``Response: Follows`` command output may contain blank lines, so its
 # end is this marker rather than the first blank line.
 _FOLLOWS = b"Response: Follows"
+_FOLLOWS_TEXT = _FOLLOWS.decode()
 _END_COMMAND = b"--END COMMAND--"
 # Longest terminator minus one: how far back a terminator split across reads can start.
 _OVERLAP = 3
@@ -120,27 +121,35 @@ class FrameParser:
                 return []
             scan = max(scan, pos)
         last = buf.rfind(_CRLF_END, scan)
-        if (
-            last >= 0
-            and last - pos <= self._max
-            and _LF_END.search(buf, scan) is None
-            and buf.find(_FOLLOWS, pos) < 0
-        ):
+        if last >= 0 and last - pos <= self._max and _LF_END.search(buf, scan) is None:
             # Common case: CRLF frames only, all small: decode them in one go.
-            text = buf[pos:last].decode("utf-8", "replace")
+            if self._events is None:
+                if buf.find(_FOLLOWS, pos) >= 0:
+                    return self._feed_slowly(buf, pos, scan)
+                text = buf[pos:last].decode("utf-8", "replace")
+                del buf[: last + 4]
+                return [
+                    frame for chunk in text.split("\r\n\r\n") if chunk and (frame := _frame(chunk))
+                ]
+            frames = self._wanted(buf[pos:last].decode("utf-8", "replace").split("\r\n\r\n"))
+            if frames is None:
+                return self._feed_slowly(buf, pos, scan)
             del buf[: last + 4]
-            if self._events is not None:
-                return self._wanted(text.split("\r\n\r\n"))
-            return [frame for chunk in text.split("\r\n\r\n") if chunk and (frame := _frame(chunk))]
+            return frames
         return self._feed_slowly(buf, pos, scan)
 
-    def _wanted(self, chunks: list[str]) -> list[Frame]:
-        """Frames from complete frame texts, skipping events nobody asked for."""
+    def _wanted(self, chunks: list[str]) -> list[Frame] | None:
+        """Frames from complete frame texts, skipping events nobody asked for; None when
+        legacy command output is among them (its body may hold blank lines, so these
+        texts are not its frames: :meth:`_feed_slowly` reads it)."""
         # The filter knows each event by its first line as spelled, so a read of events
-        # seen before is sorted without running Python code per frame.
+        # seen before is sorted without running Python code per frame.  Such a read has
+        # no ``Response: Follows`` either: that is never a remembered first line.
         lines = list(map(_first, map(str.partition, chunks, repeat("\r\n"))))
         keep = list(map(self._kept.get, lines))
         if None in keep:
+            if any(map(str.startswith, chunks, repeat(_FOLLOWS_TEXT))):
+                return None
             # An event not seen before, a response, or a first line to read carefully.
             return self._sift(chunks)
         names = map(str.__getitem__, compress(lines, keep), repeat(_NAME))

@@ -152,6 +152,19 @@ def test_legacy_command_output_keeps_its_blank_lines_until_end_command() -> None
     assert frames[1].event == "After"
 
 
+def test_legacy_command_output_among_filtered_events_keeps_its_crlf_blank_lines() -> None:
+    parser = FrameParser(expect_banner=False, events={"a"})
+    assert [f.event for f in parser.feed(b"Event: A\r\n\r\nEvent: B\r\n\r\n")] == ["A"]
+    frames = parser.feed(
+        b"Event: A\r\n\r\nResponse: Follows\r\nActionID: 7\r\n"
+        b"one\r\n\r\ntwo\n--END COMMAND--\r\n\r\nEvent: B\r\n\r\nEvent: A\r\n\r\n"
+    )
+    assert [f.event for f in frames] == ["A", None, "A"]
+    assert frames[1].action_id == "7"
+    assert frames[1].getall("Output") == ["one", "", "two"]
+    assert parser.frames_skipped == 2
+
+
 def test_the_banner_is_exposed_and_a_stream_without_one_still_parses() -> None:
     parser = FrameParser()
     assert parser.feed(b"Asterisk Call Man") == []
