@@ -69,7 +69,14 @@ import asyncpg
 import socketio
 from sqlalchemy.engine import make_url
 
-from bench.report import DOC, cpu_model, library_versions, load_average, write_section
+from bench.report import (
+    DOC,
+    cpu_model,
+    cpu_probe_ms,
+    library_versions,
+    load_average,
+    write_section,
+)
 from cti.frames import Frame
 from cti.normalise import normalise
 from cti.pops import PopDesk
@@ -499,6 +506,7 @@ class RunResult:
     client_lag_p99_ms: list[float] = field(default_factory=list)
     clients_connected: int = 0
     busy_before: float = 0.0  # machine CPU just before the run, % of one core
+    cpu_probe_ms: float | None = None  # bench.report.cpu_probe_ms just before the load
     resyncs: int = 0
     reconnects: int = 0
     error: str = ""
@@ -593,6 +601,7 @@ async def one_run(db: str, run: int, url: str, opts: Options, workdir: Path) -> 
 
             db_name = (make_url(url).database or "") if db == "postgres" else ""
             db0 = _database_cpu(db_name) if db_name else {}
+            result.cpu_probe_ms = cpu_probe_ms()
             busy0 = _machine_busy()
             cpu0 = (server.cpu(), time.process_time(), time.monotonic())
             _pause_collector()
@@ -727,7 +736,8 @@ def _row(r: RunResult) -> str:
         f"{_fmt(r.db_cpu, '.0f') if r.db == 'postgres' else '—'} | "
         f"{'/'.join(_fmt(c, '.0f') for c in r.client_cpu)} | "
         f"{'/'.join(_fmt(c, '.1f') for c in r.client_lag_p99_ms)} | "
-        f"{_fmt(r.other_cpu, '.0f')} |" + (f" {r.error} |" if r.error else " |")
+        f"{_fmt(r.other_cpu, '.0f')} | {_fmt(r.cpu_probe_ms, '.0f')} |"
+        + (f" {r.error} |" if r.error else " |")
     )
 
 
@@ -816,14 +826,17 @@ def render(
         "others' CPU = all CPU the machine spent meanwhile minus server, simulator and clients "
         "and the PostgreSQL processes serving the benchmark database (other people's work on "
         "a shared machine; before each run the script waits up to `--quiet-wait` s for the "
-        "machine to go idle):",
+        "machine to go idle); CPU probe = best of three timings of a fixed pure-Python loop "
+        "just before the load (`bench.report.cpu_probe_ms`): the machine is a virtual one and "
+        "cannot see the other tenants of its host, and a probe slower than in the other runs "
+        "shows they were taking CPU time:",
         "",
         "| database | run | calls | expected pops | delivered | p50 ms | p90 ms | p99 ms "
         "| max ms | missed | dup | unexpected | server CPU % | PostgreSQL CPU % | client CPU % "
         "| client lag ms "
-        "| others' CPU % | error |",
+        "| others' CPU % | CPU probe ms | error |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | ---: | ---: | ---: | --- |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     lines += [_row(r) for r in results]
     return "\n".join(lines) + "\n"
@@ -902,7 +915,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"CPU server {result.server_cpu:.0f}% db {result.db_cpu:.0f}% "
                     f"sim {result.sim_cpu:.0f}% clients "
                     f"{'/'.join(f'{c:.0f}' for c in result.client_cpu)}% "
-                    f"others {result.other_cpu:.0f}% "
+                    f"others {result.other_cpu:.0f}%; "
+                    f"CPU probe {_fmt(result.cpu_probe_ms, '.0f')} ms "
                     f"({time.monotonic() - started:.0f}s)"
                     + (f" ERROR {result.error}" if result.error else ""),
                     flush=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -56,3 +57,17 @@ def library_versions(*dists: str, absent: str | None = None) -> str:
             if absent is not None:
                 versions.append(f"{dist} {absent}")
     return ", ".join(versions)
+
+
+def cpu_probe_ms() -> float:
+    """Best of three timings of a fixed pure-Python loop: how fast the machine runs Python
+    right now.  A virtual machine cannot see the other tenants of its host; a probe
+    slower than usual is the sign that they are taking CPU time."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best
