@@ -137,9 +137,12 @@ def normalise(frame: Frame, *, received_at: datetime) -> CallEvent | None:
         return None
     fields, build = reader
     raw = frame.pick(fields)
+    # Every reader's last two fields are Timestamp and EventTV; most PBXs send neither.
+    stamp, tv = raw[-2:]
     try:
-        # Every reader's last two fields are Timestamp and EventTV.
-        return build(raw, _moment(raw[-2], raw[-1], received_at))
+        if stamp is None and tv is None and received_at.tzinfo is UTC:
+            return build(raw, received_at)
+        return build(raw, _moment(stamp, tv, received_at))
     except ValueError as exc:
         log.warning("dropping malformed AMI %s event: %s", name, exc)
         return None
@@ -163,7 +166,7 @@ def _moment(stamp: str | None, tv: str | None, received_at: datetime) -> datetim
             pass
     if received_at.tzinfo is None:
         return received_at.replace(tzinfo=UTC)
-    return received_at
+    return received_at.astimezone(UTC)
 
 
 def _int(value: str | None) -> int:

@@ -294,6 +294,14 @@ def test_picked_fields_are_what_get_finds_whatever_the_layout() -> None:
     assert Frame.from_text(texts[1]).pick(fields) == ("2.2", "c=3", None)
 
 
+def test_a_filter_that_wants_the_empty_event_name_gets_it_on_every_read() -> None:
+    parser = FrameParser(expect_banner=False, events=frozenset({""}))
+    data = b"Event: \r\nUniqueid: 1.1\r\n\r\nEvent: VarSet\r\n\r\n"
+    for _ in range(2):  # the second read finds the first lines remembered
+        assert [f.event for f in parser.feed(data)] == [""]
+    assert parser.frames_skipped == 2
+
+
 async def test_a_client_with_an_event_filter_still_collects_lists_of_events_it_skips(
     make_link: MakeLink,
 ) -> None:

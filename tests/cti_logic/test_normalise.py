@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -486,3 +486,14 @@ def test_a_hangup_carries_its_cause_and_cause_text() -> None:
     event = normalise(first_recorded("agent_paused", "Hangup"), received_at=RECEIVED)
     assert isinstance(event, ev.ChannelHungUp)
     assert (event.cause, event.cause_txt) == (16, "Normal Clearing")
+
+
+def test_a_frame_without_any_pbx_time_takes_the_receive_time_as_utc() -> None:
+    raw = frame(Event="Hangup", Channel="X/1-1", Uniqueid="1.1", Linkedid="1.1")
+    aware = datetime(2026, 1, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))
+    naive = datetime(2026, 1, 1, 12, 0)  # a careless caller
+    for received_at in (aware, naive):
+        event = normalise(raw, received_at=received_at)
+        assert event is not None
+        assert event.at == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        assert event.at.utcoffset() == timedelta(0)
