@@ -170,10 +170,7 @@ class FrameParser:
                 end = eol if eol < 0 or chunk[eol - 1] != "\r" else eol - 1
                 line = chunk[:end] if eol >= 0 else chunk
                 known = kept.get(line)
-                if known is None:
-                    keep = self._remember(line[7:])
-                else:
-                    keep = bool(known)
+                keep = self._remember(line[7:]) if known is None else bool(known)
                 if keep:
                     frames.append(from_text(chunk, line[7:]))
                 else:
