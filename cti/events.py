@@ -55,7 +55,12 @@ def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Channel:
-    """One channel as an event saw it.  ``interface`` is the device (``PJSIP/1001``)."""
+    """One channel as an event saw it.  ``interface`` is the device (``PJSIP/1001``).
+
+    Only what the desk reads: a channel snapshot also names its connected line and
+    dialplan context, which change between otherwise equal snapshots of a call, so
+    carrying them unread would cost the normaliser a new record at each change.
+    """
 
     name: str
     uniqueid: str
@@ -64,9 +69,6 @@ class Channel:
     state: int = 0
     caller_num: str = ""
     caller_name: str = ""
-    connected_num: str = ""
-    connected_name: str = ""
-    context: str = ""
     exten: str = ""
 
 

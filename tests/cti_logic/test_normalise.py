@@ -10,7 +10,7 @@ import pytest
 
 from cti import events as ev
 from cti.frames import Frame
-from cti.normalise import EVENT_NAMES, interface_of, normalise
+from cti.normalise import EVENT_NAMES, forget_channels, interface_of, normalise
 from tests.cti_logic.conftest import at, frame, recording
 
 RECEIVED = at(0)
@@ -79,9 +79,6 @@ def test_a_new_channel_carries_its_caller_and_its_agent_interface() -> None:
             state=0,
             caller_num="1002",
             caller_name="Agent 1002",
-            connected_num="",  # "<unknown>" means not set
-            connected_name="",
-            context="from-agents",
             exten="s",
         ),
     )
@@ -497,3 +494,15 @@ def test_a_frame_without_any_pbx_time_takes_the_receive_time_as_utc() -> None:
         assert event is not None
         assert event.at == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
         assert event.at.utcoffset() == timedelta(0)
+
+
+def test_a_repeated_channel_snapshot_shares_one_record_until_channels_are_forgotten() -> None:
+    raw = frame(Event="Newchannel", Channel="PJSIP/1001-7", Uniqueid="7.1", Linkedid="7.1")
+    first, again = (normalise(raw, received_at=RECEIVED) for _ in range(2))
+    assert isinstance(first, ev.ChannelCreated) and isinstance(again, ev.ChannelCreated)
+    assert again.channel is first.channel
+    forget_channels()
+    after = normalise(raw, received_at=RECEIVED)
+    assert isinstance(after, ev.ChannelCreated)
+    assert after.channel == first.channel
+    assert after.channel is not first.channel
