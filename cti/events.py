@@ -57,16 +57,16 @@ def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
 class Channel:
     """One channel as an event saw it.  ``interface`` is the device (``PJSIP/1001``).
 
-    Only what the desk reads: a channel snapshot also names its connected line and
-    dialplan context, which change between otherwise equal snapshots of a call, so
-    carrying them unread would cost the normaliser a new record at each change.
+    Only what the desk reads: Asterisk's snapshot of a channel also has its state,
+    connected line and dialplan context, which change between otherwise equal snapshots
+    of a call, so carrying them unread would cost the normaliser a new record at each
+    change.  The state is read only from a resync's list (:class:`ChannelSnapshot`).
     """
 
     name: str
     uniqueid: str
     linkedid: str
     interface: str
-    state: int = 0
     caller_num: str = ""
     caller_name: str = ""
     exten: str = ""
@@ -306,10 +306,12 @@ class OriginateResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelSnapshot:
-    """A live channel from CoreShowChannels or Status."""
+    """A live channel from CoreShowChannels or Status; ``state`` is Asterisk's channel
+    state code (AST_STATE_*: 5 ringing, 6 up)."""
 
     at: datetime
     channel: Channel
+    state: int = 0
     application: str = ""
     application_data: str = ""
     bridge_id: str = ""

@@ -198,7 +198,6 @@ _CHANNEL = (
     "channel",
     "uniqueid",
     "linkedid",
-    "channelstate",
     "calleridnum",
     "calleridname",
     "exten",
@@ -239,13 +238,12 @@ def _channel(raw: Picked, at: int = 0, prefix: str = "") -> Channel:
 
 
 def _new_channel(fields: Picked, prefix: str) -> Channel:
-    name, uniqueid, linkedid, state, num, caller, exten = _cleaned(fields)
+    name, uniqueid, linkedid, num, caller, exten = _cleaned(fields)
     return _Channel(
         name=name,
         uniqueid=_required(uniqueid, prefix + "Uniqueid"),
         linkedid=_required(linkedid, prefix + "Linkedid"),
         interface=interface_of(name),
-        state=_int(state),
         caller_num=num,
         caller_name=caller,
         exten=exten,
@@ -608,6 +606,7 @@ def _originate_response(raw: Picked, at: datetime) -> CallEvent:
     "Status",
     fields=(
         *_CHANNEL,
+        "channelstate",
         "application",
         "applicationdata",
         "data",
@@ -617,10 +616,13 @@ def _originate_response(raw: Picked, at: datetime) -> CallEvent:
     ),
 )
 def _channel_snapshot(raw: Picked, at: datetime) -> CallEvent:
-    application, application_data, data, bridge_id, seconds, duration = _cleaned(raw[_CH : _CH + 6])
+    state, application, application_data, data, bridge_id, seconds, duration = _cleaned(
+        raw[_CH : _CH + 7]
+    )
     return _ChannelSnapshot(
         at=at,
         channel=_channel(raw),
+        state=_int(state),
         application=application,
         application_data=application_data or data,
         bridge_id=bridge_id,

@@ -604,7 +604,7 @@ class CallTracker:
             leg = self._leg(snap.channel, at, out, call)
             if leg is None:
                 continue
-            talking = snap.channel.state == 6 and bool(snap.bridge_id)
+            talking = snap.state == 6 and bool(snap.bridge_id)
             if leg.trunk and call.originator:
                 self._start_outbound(call, snap.channel, snap.channel.caller_num, out)
                 if talking:
@@ -614,7 +614,7 @@ class CallTracker:
                 self._start_internal(call, first_channel, first_channel.exten, out)
                 if talking:
                     self._connect(call, leg.agent or leg.interface, at, out, leg)
-                elif snap.channel.state == 5:
+                elif snap.state == 5:
                     self._ring(call, leg, leg.interface, at, out)
 
 

@@ -77,7 +77,6 @@ def channel(
     caller_num: str = "",
     caller_name: str = "",
     exten: str = "",
-    state: int = 0,
 ) -> Channel:
     """A Channel as the normaliser would build it, for hand-made events."""
     return Channel(
@@ -85,7 +84,6 @@ def channel(
         uniqueid=uniqueid,
         linkedid=linkedid or uniqueid,
         interface=name.rsplit("-", 1)[0],
-        state=state,
         caller_num=caller_num,
         caller_name=caller_name,
         exten=exten,

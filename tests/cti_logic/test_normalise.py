@@ -76,7 +76,6 @@ def test_a_new_channel_carries_its_caller_and_its_agent_interface() -> None:
             uniqueid="1795464262.11",
             linkedid="1795464262.10",
             interface="PJSIP/1002",
-            state=0,
             caller_num="1002",
             caller_name="Agent 1002",
             exten="s",
@@ -157,6 +156,7 @@ def test_channel_snapshots_read_duration_from_either_list() -> None:
     )
     assert (status.duration_s, status.application_data) == (2, "support,,,,120")
     assert core.bridge_id == status.bridge_id == "66c2d78a-1ec3-4f2c-a3d6-75365d6752a3"
+    assert core.state == status.state == 6  # up: the resync reads a bridged one as talking
 
 
 def test_a_queue_entry_without_linkedid_is_still_a_waiting_caller() -> None:
@@ -374,11 +374,14 @@ def test_unparseable_numbers_read_as_zero_rather_than_dropping_the_event() -> No
         Queue="support",
         Position="first",
         Count="",
-        ChannelState="x",
     )
     event = normalise(raw, received_at=RECEIVED)
     assert isinstance(event, ev.QueueCallerJoined)
-    assert (event.position, event.count, event.channel.state) == (0, 0, 0)
+    assert (event.position, event.count) == (0, 0)
+    listed = frame(Event="CoreShowChannel", ChannelState="x", **_CALL)
+    snapshot = normalise(listed, received_at=RECEIVED)
+    assert isinstance(snapshot, ev.ChannelSnapshot)
+    assert snapshot.state == 0
 
 
 def test_keys_match_whatever_their_case() -> None:

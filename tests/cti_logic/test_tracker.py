@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -33,7 +32,6 @@ CUSTOMER = channel(
     caller_num="+4930123",
     caller_name="Kunde",
     exten="100",
-    state=4,
 )
 ALICE = channel("PJSIP/1001-00000002", "100.2", "100.1", caller_num="1001")
 BOB = channel("PJSIP/1002-00000003", "100.3", "100.1", caller_num="1002")
@@ -587,10 +585,10 @@ def listing(*snaps: ev.ChannelSnapshot, complete: bool = True) -> list[ev.CallEv
 def snap(
     ch: ev.Channel, *, state: int, bridge: str = "", seconds: int = 0, app: str = ""
 ) -> ev.ChannelSnapshot:
-    live = replace(ch, state=state)
     return ev.ChannelSnapshot(
         at=at(50),
-        channel=live,
+        channel=ch,
+        state=state,
         bridge_id=bridge,
         duration_s=seconds,
         application=app,
