@@ -209,7 +209,7 @@ def _prefixed(prefix: str) -> tuple[str, ...]:
     return tuple(prefix + key for key in _CHANNEL)
 
 
-# A channel shows up in most events of its call, mostly unchanged (two in three
+# A channel shows up in most events of its call, mostly unchanged (four in five
 # channel snapshots of the recorded mix repeat an earlier one): equal snapshots
 # share one immutable Channel, built once, found by the values as picked.  Bounded:
 # past the limit it starts over.
