@@ -360,28 +360,24 @@ def _dial_end(raw: Picked, at: datetime) -> CallEvent:
 _QUEUE_CALLER = (*_CHANNEL, "queue", "position")
 
 
-@_reads("QueueCallerJoin", fields=(*_QUEUE_CALLER, "count"))
-def _queue_caller_join(raw: Picked, at: datetime) -> CallEvent:
-    queue, position, count = raw[_CH : _CH + 3]
-    return _QueueCallerJoined(
-        at=at,
-        channel=_channel(raw),
-        queue=_required(queue, "Queue"),
-        position=_int(position),
-        count=_int(count),
-    )
+def _queue_caller_moved(record: Callable[..., CallEvent]) -> _Builder:
+    """A reader of QueueCallerJoin or QueueCallerLeave: the same fields, another record."""
+
+    def build(raw: Picked, at: datetime) -> CallEvent:
+        queue, position, count = raw[_CH : _CH + 3]
+        return record(
+            at=at,
+            channel=_channel(raw),
+            queue=_required(queue, "Queue"),
+            position=_int(position),
+            count=_int(count),
+        )
+
+    return build
 
 
-@_reads("QueueCallerLeave", fields=(*_QUEUE_CALLER, "count"))
-def _queue_caller_leave(raw: Picked, at: datetime) -> CallEvent:
-    queue, position, count = raw[_CH : _CH + 3]
-    return _QueueCallerLeft(
-        at=at,
-        channel=_channel(raw),
-        queue=_required(queue, "Queue"),
-        position=_int(position),
-        count=_int(count),
-    )
+_reads("QueueCallerJoin", fields=(*_QUEUE_CALLER, "count"))(_queue_caller_moved(_QueueCallerJoined))
+_reads("QueueCallerLeave", fields=(*_QUEUE_CALLER, "count"))(_queue_caller_moved(_QueueCallerLeft))
 
 
 @_reads("QueueCallerAbandon", fields=(*_QUEUE_CALLER, "originalposition", "holdtime"))
